@@ -1,0 +1,134 @@
+package caddyrealplexor
+
+import (
+	"slices"
+	"time"
+)
+
+// PublishResult reports what a publish stored.
+type PublishResult struct {
+	// Cursor is the generated cursor used for targets without one; zero if
+	// every target carried its own.
+	Cursor Cursor
+	// Delivered is how many parked requests were answered at once.
+	Delivered int
+}
+
+// Publish stores data under every target (R-IN-9) with the limiter set
+// (R-VIS-1) and answers the parked requests that can now see it (R-IN-11).
+// targets must not be empty and data must not be empty; limiters need not
+// be sorted. The caller has already applied the login prefix rule.
+//
+// Fan-out cost is one cursor comparison per parked listener of each target
+// channel, under that channel's lock only; listeners with the same listen
+// cursor on a single channel share one rendered reply.
+func (h *Hub) Publish(targets []Element, limiters []string, data []byte) PublishResult {
+	cfg := h.settings()
+	now := h.now()
+	msg := &message{data: data}
+	if len(limiters) > 0 {
+		msg.limiters = sortedDistinct(limiters)
+	}
+	ids := make([]string, len(targets))
+	needCursor := false
+	for i, t := range targets {
+		ids[i] = t.ID
+		needCursor = needCursor || t.Cursor.IsZero()
+	}
+	sorted := sortedDistinct(ids)
+
+	chans := h.lockChannels(sorted)
+	var res PublishResult
+	if needCursor {
+		res.Cursor = h.cursor.Next() // one cursor per request (R-ID-8)
+	}
+	for _, t := range targets {
+		c := t.Cursor
+		if c.IsZero() {
+			c = res.Cursor
+		}
+		// Duplicate targets store the message twice (R-ID-9).
+		chans[indexOfID(sorted, t.ID)].insert(entry{cursor: c, msg: msg})
+	}
+
+	var woken []*waiter
+	for _, ch := range chans {
+		ch.trim(cfg.maxDataForID)
+		h.touchClean(ch, now)
+		woken = h.wakeListeners(ch, chans, msg, now, woken)
+	}
+	unlockChannels(chans)
+
+	// Wake outside the locks: the woken goroutines take channel locks to
+	// release themselves.
+	for _, w := range woken {
+		w.signal()
+	}
+	res.Delivered = len(woken)
+	return res
+}
+
+// wakeListeners claims every parked listener of ch that can see msg under
+// a cursor above its listen cursor, and gives it its batch from the locked
+// channels of this publish. A listener had nothing to receive when it
+// parked and every later publish on its ids went through here, so only the
+// new message can make it deliverable, and the locked channels hold all it
+// has to receive.
+func (h *Hub) wakeListeners(ch *channel, locked []*channel, msg *message, now time.Time, woken []*waiter) []*waiter {
+	// The message's highest cursor here (a duplicate target stores it
+	// twice); none if rotation already dropped it.
+	var newest Cursor
+	for _, e := range ch.queue {
+		if e.msg == msg && (newest.IsZero() || newest.Less(e.cursor)) {
+			newest = e.cursor
+		}
+	}
+	if newest.IsZero() {
+		return woken
+	}
+	var shared map[string][]byte
+	for w, listen := range ch.waiters {
+		if w.Outcome() != waitParked {
+			h.removeWaiter(ch, w, now) // answered elsewhere; drop the stale entry
+			continue
+		}
+		if !listen.Less(newest) || !w.sees(msg) || !w.claim(waitDelivered, h) {
+			continue
+		}
+		if len(w.subs) == 1 {
+			// Every single-id listener of ch with this listen cursor gets
+			// the same bytes: render once per publish, not once per listener.
+			b, ok := shared[listen.text]
+			if !ok {
+				b = renderBatch(collect(w, locked))
+				if shared == nil {
+					shared = make(map[string][]byte)
+				}
+				shared[listen.text] = b
+			}
+			w.batch = b
+		} else {
+			w.batch = renderBatch(collect(w, locked))
+		}
+		for _, s := range w.subs {
+			if slices.Contains(locked, s.ch) {
+				h.removeWaiter(s.ch, w, now)
+			}
+		}
+		woken = append(woken, w)
+	}
+	return woken
+}
+
+func indexOfID(sorted []string, id string) int {
+	lo, hi := 0, len(sorted)
+	for lo < hi {
+		m := (lo + hi) / 2
+		if sorted[m] < id {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}

@@ -1,0 +1,168 @@
+package caddyrealplexor
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// waitPrelude is what every parked poll receives first (R-WAIT-7): old
+// browser consoles stay quiet about a pending request that has a body.
+var waitPrelude = []byte(" \r\n")
+
+// writeTimeoutMargin keeps a poll's own timeout inside the server's write
+// timeout, so the poll ends with a clean empty reply rather than a cut
+// connection.
+const writeTimeoutMargin = 2 * time.Second
+
+// CursorHeader carries the cursor a poll listens from when some ids were
+// sent without one (R-ID-8, R-CUR-6). It is sent with the early headers,
+// so a client that reconnects can continue from it and miss nothing in the
+// reconnect gap (R-QUIRK-7, R-JS-21). The original client ignores it.
+const CursorHeader = "X-Realplexor-Cursor"
+
+// serveWait answers one WAIT request: the static pages, or a long poll
+// that parks until data, WAIT_TIMEOUT, the client leaving or shutdown.
+func serveWait(hub *Hub, logger *zap.Logger, w http.ResponseWriter, r *http.Request) error {
+	cfg := hub.settings()
+	list, err := findWaitMarker(r, cfg)
+	if err != nil {
+		return err
+	}
+	if len(list.Elements) == 0 {
+		// The original closes without a byte (R-WAIT-5); a reason is kinder.
+		return caddyhttp.Error(http.StatusBadRequest, errors.New("Empty identifier passed"))
+	}
+	switch list.Elements[0].ID { // R-WAIT-6: only the first element counts
+	case cfg.iframeID:
+		cfg.iframe.serve(w, r)
+		return nil
+	case cfg.scriptID:
+		cfg.script.serve(w, r)
+		return nil
+	}
+
+	waiter := hub.Register(list.Elements, pollTimeout(cfg.waitTimeout, r, logger))
+	defer hub.Release(waiter, waitCancelled)
+
+	h := w.Header()
+	h.Set("Cache-Control", "no-store, no-cache, must-revalidate")
+	h.Set("Expires", "Mon, 26 Jul 1997 05:00:00 GMT")
+	h.Set("Content-Type", "text/javascript; charset="+cfg.charset)
+	if lc := waiter.ListenCursor(); !lc.IsZero() {
+		h.Set(CursorHeader, lc.String())
+	}
+	if r.ProtoMajor == 1 {
+		// One poll per connection, body ended by closing it, as the
+		// original does (R-GEN-4, R-PORT-3): "identity" makes net/http
+		// skip chunking and close after the reply.
+		h.Set("Connection", "close")
+		h.Set("Transfer-Encoding", "identity")
+	}
+	w.WriteHeader(http.StatusOK)
+
+	immediate := false
+	select {
+	case <-waiter.Wake():
+		immediate = true // data at registration (R-WAIT-9)
+	default:
+		if _, err := w.Write(waitPrelude); err != nil {
+			return nil // client gone; the deferred Release unregisters it
+		}
+		if err := http.NewResponseController(w).Flush(); err != nil {
+			return nil
+		}
+		select {
+		case <-waiter.Wake():
+		case <-r.Context().Done():
+		}
+	}
+
+	outcome := waiter.Outcome()
+	if outcome == WaitDelivered {
+		body := waiter.Batch()
+		if immediate {
+			// One write for prelude and batch: one packet for the client.
+			body = append(append(make([]byte, 0, len(waitPrelude)+len(body)), waitPrelude...), body...)
+		}
+		_, _ = w.Write(body) // a failed write means the client left; nothing to undo
+	}
+	if ce := logger.Check(zapcore.DebugLevel, "poll ended"); ce != nil {
+		ce.Write(zap.String("outcome", outcome.String()), zap.Int("ids", len(waiter.subs)))
+	}
+	return nil
+}
+
+var warnWriteTimeoutOnce sync.Once
+
+// pollTimeout clamps WAIT_TIMEOUT below the server's write timeout, which
+// a handler cannot extend (see the conventions guide, long-poll rules).
+func pollTimeout(waitTimeout time.Duration, r *http.Request, logger *zap.Logger) time.Duration {
+	srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
+	if !ok || srv.WriteTimeout <= 0 {
+		return waitTimeout
+	}
+	limit := time.Duration(srv.WriteTimeout) - writeTimeoutMargin
+	if waitTimeout <= limit {
+		return waitTimeout
+	}
+	if limit < time.Second {
+		limit = time.Second
+	}
+	warnWriteTimeoutOnce.Do(func() {
+		logger.Warn("wait_timeout exceeds the server's write timeout; polls end earlier",
+			zap.Duration("wait_timeout", waitTimeout), zap.Duration("write_timeout", time.Duration(srv.WriteTimeout)), zap.Duration("poll_timeout", limit))
+	})
+	return limit
+}
+
+// findWaitMarker looks for the id list where R-QUIRK-6 suggests, in this
+// order: the raw query string, the X-Realplexor header, the body (the JS
+// client's POST form for long lists). Other headers are not searched, so a
+// cookie named like the marker cannot take over a poll.
+func findWaitMarker(r *http.Request, cfg *settings) (IDList, error) {
+	if l, ok := findMarker(r.URL.RawQuery, cfg.identifier); ok {
+		return l, drainBody(r, cfg.waitMaxLen)
+	}
+	if l, ok := findMarker(r.Header.Get("X-Realplexor"), cfg.identifier); ok {
+		return l, drainBody(r, cfg.waitMaxLen)
+	}
+	body, err := readLimited(r, cfg.waitMaxLen, "wait_maxlen")
+	if err != nil {
+		return IDList{}, err
+	}
+	if l, ok := findMarker(string(body), cfg.identifier); ok {
+		return l, nil
+	}
+	// R-PORT-4: answer at once rather than hold the connection open.
+	return IDList{}, caddyhttp.Error(http.StatusBadRequest, fmt.Errorf("no %s= in request", cfg.identifier))
+}
+
+// drainBody consumes a body the poll does not need: until it is read, Go
+// cannot notice an HTTP/1.1 client hanging up.
+func drainBody(r *http.Request, limit int64) error {
+	_, err := readLimited(r, limit, "wait_maxlen")
+	return err
+}
+
+// readLimited reads the whole body, refusing one over limit bytes with 413.
+func readLimited(r *http.Request, limit int64, option string) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, caddyhttp.Error(http.StatusBadRequest, fmt.Errorf("reading request body: %w", err))
+	}
+	if int64(len(body)) > limit {
+		return nil, caddyhttp.Error(http.StatusRequestEntityTooLarge, fmt.Errorf("request body over %s (%d bytes)", option, limit))
+	}
+	return body, nil
+}

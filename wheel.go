@@ -1,0 +1,88 @@
+package caddyrealplexor
+
+import (
+	"sync"
+	"time"
+)
+
+// wheel is a coarse timer: items are dropped into buckets by deadline and
+// handed back by expire once the bucket's time has passed. It replaces a
+// timer per parked request or per channel (the hub holds hundreds of
+// thousands of them): adding is an append, and one sweeper goroutine
+// expires everything. Items are not removed early; the callback decides
+// whether an expired item still matters (its owner re-checks the state).
+type wheel[T any] struct {
+	mu      sync.Mutex
+	tick    time.Duration
+	buckets map[int64][]T
+	next    int64 // the first bucket not yet expired; 0 until first use
+}
+
+func newWheel[T any](tick time.Duration) *wheel[T] {
+	return &wheel[T]{tick: tick, buckets: make(map[int64][]T)}
+}
+
+func (w *wheel[T]) slot(t time.Time) int64 {
+	// Round up, so an item never fires before its deadline.
+	n := t.UnixNano()
+	s := n / int64(w.tick)
+	if n%int64(w.tick) != 0 {
+		s++
+	}
+	return s
+}
+
+// add schedules v for at. A deadline already in the past fires on the next expire.
+func (w *wheel[T]) add(at time.Time, v T) {
+	s := w.slot(at)
+	w.mu.Lock()
+	if w.next == 0 {
+		w.next = s
+	}
+	if s < w.next {
+		s = w.next
+	}
+	w.buckets[s] = append(w.buckets[s], v)
+	w.mu.Unlock()
+}
+
+// expire removes and returns every item whose bucket is due at now.
+func (w *wheel[T]) expire(now time.Time) []T {
+	last := now.UnixNano() / int64(w.tick)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.next == 0 || last < w.next {
+		return nil
+	}
+	var due []T
+	if last-w.next > int64(len(w.buckets)) {
+		// Long gap (an idle hub, or a test clock jumping ahead): walking
+		// the map is cheaper than walking every empty slot.
+		for s, items := range w.buckets {
+			if s <= last {
+				due = append(due, items...)
+				delete(w.buckets, s)
+			}
+		}
+	} else {
+		for s := w.next; s <= last; s++ {
+			if items, ok := w.buckets[s]; ok {
+				due = append(due, items...)
+				delete(w.buckets, s)
+			}
+		}
+	}
+	w.next = last + 1
+	return due
+}
+
+// len returns the number of scheduled items, for tests and counters.
+func (w *wheel[T]) len() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, items := range w.buckets {
+		n += len(items)
+	}
+	return n
+}
