@@ -101,8 +101,8 @@ func orDefault[T comparable](v, def T) T {
 	return v
 }
 
-func (c *HubConfig) iframeID() string { return orDefault(c.IframeID, DefaultIframeID) }
-func (c *HubConfig) scriptID() string { return orDefault(c.ScriptID, DefaultScriptID) }
+func (c *HubConfig) iframeID() string  { return orDefault(c.IframeID, DefaultIframeID) }
+func (c *HubConfig) scriptID() string  { return orDefault(c.ScriptID, DefaultScriptID) }
 func (c *HubConfig) jsWaitURI() string { return orDefault(c.JSWaitURI, DefaultJSWaitURI) }
 func (c *HubConfig) jsMaxBounces() int { return orDefault(c.JSMaxBounces, DefaultJSMaxBounces) }
 func (c *HubConfig) jsReconnectDelay() time.Duration {

@@ -36,7 +36,7 @@ type Hub struct {
 	offlineTimers *wheel[*channel]
 	cleanTimers   *wheel[*channel]
 
-	parked      atomic.Int64  // parked WAIT requests (P of Appendix B)
+	parked       atomic.Int64  // parked WAIT requests (P of Appendix B)
 	waiterSerial atomic.Uint64 // opaque handles for STATS
 
 	stop     chan struct{}
