@@ -325,4 +325,3 @@ func entryJSON(ids, data string) string {
 func batch(entries ...string) string {
 	return "[\n" + strings.Join(entries, ",\n") + "\n]"
 }
-
