@@ -73,6 +73,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	if _, dup := app.Hubs[name]; dup {
 		return nil, d.Errf("hub %q is configured twice", name)
 	}
+	d.Reset() // HubConfig reads the whole segment itself
 	cfg := new(HubConfig)
 	if err := cfg.UnmarshalCaddyfile(d); err != nil {
 		return nil, err
@@ -81,9 +82,15 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	return httpcaddyfile.App{Name: "realplexor", Value: caddyconfig.JSON(app, nil)}, nil
 }
 
-// UnmarshalCaddyfile reads the block of a `realplexor` global option; see
-// parseGlobalOption for the syntax.
+// UnmarshalCaddyfile reads a whole `realplexor [<hub>] { ... }` segment;
+// see parseGlobalOption for the syntax. The hub name, if any, is the
+// App's business and is skipped here.
 func (c *HubConfig) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the option name
+	d.NextArg()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
 	for d.NextBlock(0) {
 		opt := d.Val()
 		if opt == "js_debug" {

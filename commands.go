@@ -80,7 +80,7 @@ func watchReply(hub *Hub, arg string, list IDList) string {
 	if len(fields) > 0 {
 		pos, fields = fields[0], fields[1:]
 	}
-	after, numeric := ParseCursor(pos)
+	after, numeric := watchPosition(pos)
 	if pos == "" || pos == "0" || !numeric {
 		// The initial request: report the next position (R-CMD-7). It is
 		// the position the next event will get, and WATCH lists positions
@@ -141,4 +141,22 @@ func prefixFilter(prefixes []string, list IDList, online bool) func(string) bool
 		}
 		return false
 	}
+}
+
+// watchPosition reads a WATCH position the way the Perl original does: a
+// token of digits and dots only is a number, read as Perl numifies it
+// (`5.` is 5, `.5` is 0.5, `1.2.3` is 1.2); anything else is not (R-CMD-7).
+func watchPosition(pos string) (Cursor, bool) {
+	if pos == "" || strings.Trim(pos, "0123456789.") != "" {
+		return Cursor{}, false
+	}
+	intPart, frac, _ := strings.Cut(pos, ".")
+	frac, _, _ = strings.Cut(frac, ".")
+	if intPart == "" {
+		intPart = "0"
+	}
+	if frac == "" {
+		return ParseCursor(intPart)
+	}
+	return ParseCursor(intPart + "." + frac)
 }

@@ -106,6 +106,30 @@ func (s *server) load() {
 	if s.t.Failed() {
 		s.t.FailNow()
 	}
+	// Caddy binds each config's sockets with SO_REUSEPORT and shuts the old
+	// servers down in the background after the load returns; a connection
+	// queued on an old socket in that window is reset. Wait until only the
+	// new listener is left.
+	eventually(s.t, "the previous config's listeners to close", func() bool {
+		return listeners(waitPort) <= 1 && listeners(inPort) <= 1
+	})
+}
+
+// listeners counts sockets listening on 127.0.0.1:port, from /proc/net/tcp.
+func listeners(port int) int {
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return 0
+	}
+	// The address is in host byte order: little- or big-endian.
+	le, be := fmt.Sprintf("0100007F:%04X", port), fmt.Sprintf("7F000001:%04X", port)
+	n := 0
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		if f := strings.Fields(line); len(f) > 3 && (f[1] == le || f[1] == be) && f[3] == "0A" {
+			n++
+		}
+	}
+	return n
 }
 
 // hub returns the test's hub from the process-wide pool.
@@ -251,7 +275,13 @@ func openPoll(t testing.TB, ids string) *poll {
 // poll, the ` \r\n` prelude (R-WAIT-7).
 func openRawPoll(t testing.TB, req string) *poll {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", waitPort), 5*time.Second)
+	return openRawPollAt(t, waitPort, req)
+}
+
+// openRawPollAt is openRawPoll on another port.
+func openRawPollAt(t testing.TB, port int, req string) *poll {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
 	if err != nil {
 		t.Fatalf("dial wait: %v", err)
 	}

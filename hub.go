@@ -84,9 +84,9 @@ func NewHub(name string, opts HubOptions) (*Hub, error) {
 		cursor:        gen,
 		events:        newEventLog(),
 		seed:          maphash.MakeSeed(),
-		waitTimers:    newWheel[*waiter](sweepTick),
-		offlineTimers: newWheel[*channel](sweepTick),
-		cleanTimers:   newWheel[*channel](sweepTick),
+		waitTimers:    newWheel[*waiter](sweepTick, now()),
+		offlineTimers: newWheel[*channel](sweepTick, now()),
+		cleanTimers:   newWheel[*channel](sweepTick, now()),
 		stop:          make(chan struct{}),
 	}
 	for i := range h.shards {

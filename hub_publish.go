@@ -1,7 +1,6 @@
 package caddyrealplexor
 
 import (
-	"slices"
 	"time"
 )
 
@@ -62,6 +61,9 @@ func (h *Hub) Publish(targets []Element, limiters []string, data []byte) Publish
 	// Wake outside the locks: the woken goroutines take channel locks to
 	// release themselves.
 	for _, w := range woken {
+		if w.batch == nil {
+			h.collectAll(w, now)
+		}
 		w.signal()
 	}
 	res.Delivered = len(woken)
@@ -69,11 +71,10 @@ func (h *Hub) Publish(targets []Element, limiters []string, data []byte) Publish
 }
 
 // wakeListeners claims every parked listener of ch that can see msg under
-// a cursor above its listen cursor, and gives it its batch from the locked
-// channels of this publish. A listener had nothing to receive when it
-// parked and every later publish on its ids went through here, so only the
-// new message can make it deliverable, and the locked channels hold all it
-// has to receive.
+// a cursor above its listen cursor. A listener had nothing to receive when
+// it parked and every later publish on its ids went through here, so only
+// the new message can make it deliverable. A single-id listener gets its
+// batch here, from ch; others get theirs in collectAll.
 func (h *Hub) wakeListeners(ch *channel, locked []*channel, msg *message, now time.Time, woken []*waiter) []*waiter {
 	// The message's highest cursor here (a duplicate target stores it
 	// twice); none if rotation already dropped it.
@@ -95,29 +96,45 @@ func (h *Hub) wakeListeners(ch *channel, locked []*channel, msg *message, now ti
 		if !listen.Less(newest) || !w.sees(msg) || !w.claim(waitDelivered, h) {
 			continue
 		}
-		if len(w.subs) == 1 {
-			// Every single-id listener of ch with this listen cursor gets
-			// the same bytes: render once per publish, not once per listener.
-			b, ok := shared[listen.text]
-			if !ok {
-				b = renderBatch(collect(w, locked))
-				if shared == nil {
-					shared = make(map[string][]byte)
-				}
-				shared[listen.text] = b
-			}
-			w.batch = b
-		} else {
-			w.batch = renderBatch(collect(w, locked))
-		}
-		for _, s := range w.subs {
-			if slices.Contains(locked, s.ch) {
-				h.removeWaiter(s.ch, w, now)
-			}
-		}
 		woken = append(woken, w)
+		if len(w.subs) > 1 {
+			// A listener on several ids gets its batch once this publish
+			// has released its locks, from all its ids at once
+			// (collectAll): a concurrent publish to another of its ids
+			// with a lower cursor is then in the same batch, in order.
+			continue
+		}
+		// Every single-id listener of ch with this listen cursor gets the
+		// same bytes: render once per publish, not once per listener.
+		b, ok := shared[listen.text]
+		if !ok {
+			b = renderBatch(collect(w, locked))
+			if shared == nil {
+				shared = make(map[string][]byte)
+			}
+			shared[listen.text] = b
+		}
+		w.batch = b
+		h.removeWaiter(ch, w, now)
 	}
 	return woken
+}
+
+// collectAll builds the batch of a claimed listener from all its ids,
+// locked together in id order, so the batch is a consistent snapshot:
+// every message with a cursor generated before the locks were taken is
+// in it (cursors are generated under the target's lock).
+func (h *Hub) collectAll(w *waiter, now time.Time) {
+	for _, s := range w.subs {
+		s.ch.mu.Lock()
+	}
+	w.batch = renderBatch(collect(w, nil))
+	for _, s := range w.subs {
+		h.removeWaiter(s.ch, w, now)
+	}
+	for _, s := range w.subs {
+		s.ch.mu.Unlock()
+	}
 }
 
 func indexOfID(sorted []string, id string) int {

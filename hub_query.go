@@ -136,7 +136,7 @@ func (h *Hub) Stats() string {
 			}
 			conns.WriteString("\n")
 		}
-		if ch.online && len(ch.waiters) == 0 {
+		if ch.online {
 			fmt.Fprintf(&online, "%s => assigned\n", ch.id)
 		}
 		ch.mu.Unlock()

@@ -2,12 +2,10 @@ package caddyrealplexor
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -21,9 +19,9 @@ func servePublish(hub *Hub, logger *zap.Logger, w http.ResponseWriter, r *http.R
 	cfg := hub.settings()
 	// Read the whole body before any reply: closing a socket with unread
 	// bytes resets it, and the client would lose the reply.
-	body, err := readLimited(r, cfg.inMaxLen, "in_maxlen") // R-QUIRK-3: 413, nothing published
-	if err != nil {
-		return err
+	body, rerr := readLimited(r, cfg.inMaxLen, "in_maxlen") // R-QUIRK-3: 413, nothing published
+	if rerr != nil {
+		return refuseIn(w, rerr, logger)
 	}
 	list, found := findPublishMarker(r, cfg.identifier)
 
@@ -42,7 +40,7 @@ func servePublish(hub *Hub, logger *zap.Logger, w http.ResponseWriter, r *http.R
 		}
 	}
 	if !found {
-		return caddyhttp.Error(http.StatusBadRequest, errors.New("no identifier: send the ids in the X-Realplexor header"))
+		return refuseIn(w, badRequest("no identifier: send the ids in the X-Realplexor header"), logger)
 	}
 
 	var targets []Element
@@ -67,17 +65,17 @@ func servePublish(hub *Hub, logger *zap.Logger, w http.ResponseWriter, r *http.R
 			w.WriteHeader(http.StatusOK)
 			return nil
 		}
-		return caddyhttp.Error(http.StatusBadRequest, errors.New("no ids to publish to"))
+		return refuseIn(w, badRequest("no ids to publish to"), logger)
 	}
 	if len(body) == 0 {
 		// R-QUIRK-8 fixed: an empty body would render as invalid JSON.
-		return caddyhttp.Error(http.StatusBadRequest, errors.New("empty body: nothing to publish"))
+		return refuseIn(w, badRequest("empty body: nothing to publish"), logger)
 	}
 	if !json.Valid(body) {
 		// The body is spliced verbatim into every listener's reply
 		// (R-WAIT-13): one invalid message would make the whole batch
 		// unparseable and stall the channel for every browser.
-		return caddyhttp.Error(http.StatusBadRequest, errors.New("body is not valid JSON"))
+		return refuseIn(w, badRequest("body is not valid JSON"), logger)
 	}
 	res := hub.Publish(targets, limiters, body)
 	if ce := logger.Check(zapcore.DebugLevel, "published"); ce != nil {

@@ -1,9 +1,6 @@
 package caddyrealplexor
 
 import (
-	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -32,13 +29,13 @@ const CursorHeader = "X-Realplexor-Cursor"
 // that parks until data, WAIT_TIMEOUT, the client leaving or shutdown.
 func serveWait(hub *Hub, logger *zap.Logger, w http.ResponseWriter, r *http.Request) error {
 	cfg := hub.settings()
-	list, err := findWaitMarker(r, cfg)
-	if err != nil {
-		return err
+	list, rerr := findWaitMarker(r, cfg)
+	if rerr != nil {
+		return refuseWait(w, rerr, logger)
 	}
 	if len(list.Elements) == 0 {
 		// The original closes without a byte (R-WAIT-5); a reason is kinder.
-		return caddyhttp.Error(http.StatusBadRequest, errors.New("Empty identifier passed"))
+		return refuseWait(w, badRequest("Empty identifier passed"), logger)
 	}
 	switch list.Elements[0].ID { // R-WAIT-6: only the first element counts
 	case cfg.iframeID:
@@ -127,7 +124,7 @@ func pollTimeout(waitTimeout time.Duration, r *http.Request, logger *zap.Logger)
 // order: the raw query string, the X-Realplexor header, the body (the JS
 // client's POST form for long lists). Other headers are not searched, so a
 // cookie named like the marker cannot take over a poll.
-func findWaitMarker(r *http.Request, cfg *settings) (IDList, error) {
+func findWaitMarker(r *http.Request, cfg *settings) (IDList, *requestError) {
 	if l, ok := findMarker(r.URL.RawQuery, cfg.identifier); ok {
 		return l, drainBody(r, cfg.waitMaxLen)
 	}
@@ -142,27 +139,12 @@ func findWaitMarker(r *http.Request, cfg *settings) (IDList, error) {
 		return l, nil
 	}
 	// R-PORT-4: answer at once rather than hold the connection open.
-	return IDList{}, caddyhttp.Error(http.StatusBadRequest, fmt.Errorf("no %s= in request", cfg.identifier))
+	return IDList{}, badRequest("no %s= in request", cfg.identifier)
 }
 
 // drainBody consumes a body the poll does not need: until it is read, Go
 // cannot notice an HTTP/1.1 client hanging up.
-func drainBody(r *http.Request, limit int64) error {
+func drainBody(r *http.Request, limit int64) *requestError {
 	_, err := readLimited(r, limit, "wait_maxlen")
 	return err
-}
-
-// readLimited reads the whole body, refusing one over limit bytes with 413.
-func readLimited(r *http.Request, limit int64, option string) ([]byte, error) {
-	if r.Body == nil || r.Body == http.NoBody {
-		return nil, nil
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-	if err != nil {
-		return nil, caddyhttp.Error(http.StatusBadRequest, fmt.Errorf("reading request body: %w", err))
-	}
-	if int64(len(body)) > limit {
-		return nil, caddyhttp.Error(http.StatusRequestEntityTooLarge, fmt.Errorf("request body over %s (%d bytes)", option, limit))
-	}
-	return body, nil
 }

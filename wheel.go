@@ -1,6 +1,7 @@
 package caddyrealplexor
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -15,11 +16,15 @@ type wheel[T any] struct {
 	mu      sync.Mutex
 	tick    time.Duration
 	buckets map[int64][]T
-	next    int64 // the first bucket not yet expired; 0 until first use
+	next    int64 // the first bucket not yet expired
 }
 
-func newWheel[T any](tick time.Duration) *wheel[T] {
-	return &wheel[T]{tick: tick, buckets: make(map[int64][]T)}
+// newWheel starts the wheel at now: deadlines at or before now fire on
+// the first expire.
+func newWheel[T any](tick time.Duration, now time.Time) *wheel[T] {
+	w := &wheel[T]{tick: tick, buckets: make(map[int64][]T)}
+	w.next = now.UnixNano() / int64(tick)
+	return w
 }
 
 func (w *wheel[T]) slot(t time.Time) int64 {
@@ -36,9 +41,6 @@ func (w *wheel[T]) slot(t time.Time) int64 {
 func (w *wheel[T]) add(at time.Time, v T) {
 	s := w.slot(at)
 	w.mu.Lock()
-	if w.next == 0 {
-		w.next = s
-	}
 	if s < w.next {
 		s = w.next
 	}
@@ -51,18 +53,24 @@ func (w *wheel[T]) expire(now time.Time) []T {
 	last := now.UnixNano() / int64(w.tick)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.next == 0 || last < w.next {
+	if last < w.next {
 		return nil
 	}
 	var due []T
 	if last-w.next > int64(len(w.buckets)) {
 		// Long gap (an idle hub, or a test clock jumping ahead): walking
-		// the map is cheaper than walking every empty slot.
-		for s, items := range w.buckets {
+		// the map is cheaper than walking every empty slot. Sorting keeps
+		// items in deadline order, as the slot walk below does.
+		var slots []int64
+		for s := range w.buckets {
 			if s <= last {
-				due = append(due, items...)
-				delete(w.buckets, s)
+				slots = append(slots, s)
 			}
+		}
+		slices.Sort(slots)
+		for _, s := range slots {
+			due = append(due, w.buckets[s]...)
+			delete(w.buckets, s)
 		}
 	} else {
 		for s := w.next; s <= last; s++ {
