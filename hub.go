@@ -32,7 +32,7 @@ type Hub struct {
 	seed   maphash.Seed
 	shards [channelShards]channelShard
 
-	waitTimers    *wheel[*waiter]
+	waitTimers    *waitTimers
 	offlineTimers *wheel[*channel]
 	cleanTimers   *wheel[*channel]
 
@@ -84,7 +84,7 @@ func NewHub(name string, opts HubOptions) (*Hub, error) {
 		cursor:        gen,
 		events:        newEventLog(),
 		seed:          maphash.MakeSeed(),
-		waitTimers:    newWheel[*waiter](sweepTick, now()),
+		waitTimers:    newWaitTimers(sweepTick, now()),
 		offlineTimers: newWheel[*channel](sweepTick, now()),
 		cleanTimers:   newWheel[*channel](sweepTick, now()),
 		stop:          make(chan struct{}),
@@ -142,10 +142,6 @@ func (h *Hub) sweepLoop() {
 func (h *Hub) Sweep() {
 	now := h.now()
 	for _, w := range h.waitTimers.expire(now) {
-		if now.Before(w.deadline) {
-			h.waitTimers.add(w.deadline, w)
-			continue
-		}
 		h.finish(w, waitTimedOut)
 	}
 	for _, ch := range h.offlineTimers.expire(now) {

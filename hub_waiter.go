@@ -56,8 +56,9 @@ type waiter struct {
 
 	state    atomic.Int32
 	wake     chan struct{}
-	batch    []byte    // set by the claimer before wake is closed
-	deadline time.Time // WAIT_TIMEOUT
+	batch    []byte        // set by the claimer before wake is closed
+	deadline time.Time     // WAIT_TIMEOUT
+	timer    waitTimerLink // guarded by Hub.waitTimers
 	// ListenCursor is the cursor generated for elements without one
 	// (R-ID-8); zero if every element carried its own.
 	listenCursor Cursor
@@ -183,7 +184,7 @@ func (h *Hub) Register(elems []Element, timeout time.Duration) *waiter {
 		w.signal()
 		return w
 	}
-	h.waitTimers.add(w.deadline, w)
+	h.waitTimers.add(w)
 	return w
 }
 
@@ -192,7 +193,12 @@ func (h *Hub) Register(elems []Element, timeout time.Duration) *waiter {
 // it is marked so first; a batch claimed meanwhile is dropped, and its
 // messages stay queued for the next poll.
 func (h *Hub) Release(w *waiter, outcome WaitOutcome) {
-	h.finish(w, outcome)
+	if !h.finish(w, outcome) {
+		// Someone else ended the poll; if a publish claimed it, its batch
+		// may still be being built: wait for the wake that follows.
+		<-w.wake
+	}
+	h.waitTimers.remove(w)
 	now := h.now()
 	for _, s := range w.subs {
 		s.ch.mu.Lock()

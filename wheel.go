@@ -57,28 +57,9 @@ func (w *wheel[T]) expire(now time.Time) []T {
 		return nil
 	}
 	var due []T
-	if last-w.next > int64(len(w.buckets)) {
-		// Long gap (an idle hub, or a test clock jumping ahead): walking
-		// the map is cheaper than walking every empty slot. Sorting keeps
-		// items in deadline order, as the slot walk below does.
-		var slots []int64
-		for s := range w.buckets {
-			if s <= last {
-				slots = append(slots, s)
-			}
-		}
-		slices.Sort(slots)
-		for _, s := range slots {
-			due = append(due, w.buckets[s]...)
-			delete(w.buckets, s)
-		}
-	} else {
-		for s := w.next; s <= last; s++ {
-			if items, ok := w.buckets[s]; ok {
-				due = append(due, items...)
-				delete(w.buckets, s)
-			}
-		}
+	for _, s := range dueSlots(w.buckets, w.next, last) {
+		due = append(due, w.buckets[s]...)
+		delete(w.buckets, s)
 	}
 	w.next = last + 1
 	return due
@@ -93,4 +74,26 @@ func (w *wheel[T]) len() int {
 		n += len(items)
 	}
 	return n
+}
+
+// dueSlots returns, in order, the occupied slots of m from next to last.
+func dueSlots[V any](m map[int64]V, next, last int64) []int64 {
+	var due []int64
+	if last-next > int64(len(m)) {
+		// Long gap (an idle hub, or a test clock jumping ahead): walking
+		// the map is cheaper than walking every empty slot.
+		for s := range m {
+			if s <= last {
+				due = append(due, s)
+			}
+		}
+		slices.Sort(due)
+		return due
+	}
+	for s := next; s <= last; s++ {
+		if _, ok := m[s]; ok {
+			due = append(due, s)
+		}
+	}
+	return due
 }

@@ -32,9 +32,7 @@ func rpxExpireSorted(w *wheel[int], now time.Time) []int {
 // resolution); exactly once.
 func TestWheelFiresOnTimeNeverEarly(t *testing.T) {
 	w := newWheel[int](rpxTick, rpxBase)
-	// Anchor the wheel at the start so the order of the adds below does
-	// not matter (see TestWheelEarlierDeadlineAddedLater).
-	w.add(rpxBase, -1)
+	w.add(rpxBase, -1) // due at the start: fires on the first expire
 	offsets := []time.Duration{
 		5 * time.Second, 0, time.Millisecond, 99 * time.Millisecond, 100 * time.Millisecond,
 		101 * time.Millisecond, 250 * time.Millisecond, time.Second, time.Second + time.Nanosecond,
@@ -144,7 +142,7 @@ func TestWheelLongGap(t *testing.T) {
 	})
 	t.Run("order within the slot walk", func(t *testing.T) {
 		w := newWheel[int](rpxTick, rpxBase)
-		w.add(rpxBase, 0) // anchor, see TestWheelEarlierDeadlineAddedLater
+		w.add(rpxBase, 0) // due at the start
 		if got := w.expire(rpxBase); !slices.Equal(got, []int{0}) {
 			t.Fatalf("anchor: %v", got)
 		}
