@@ -1,6 +1,7 @@
 package caddyrealplexor
 
 import (
+	"sort"
 	"time"
 )
 
@@ -87,7 +88,7 @@ func (h *Hub) wakeListeners(ch *channel, locked []*channel, msg *message, now ti
 	if newest.IsZero() {
 		return woken
 	}
-	var shared map[string][]byte
+	var shared map[int][]byte
 	for w, listen := range ch.waiters {
 		if w.Outcome() != waitParked {
 			h.removeWaiter(ch, w, now) // answered elsewhere; drop the stale entry
@@ -104,15 +105,19 @@ func (h *Hub) wakeListeners(ch *channel, locked []*channel, msg *message, now ti
 			// with a lower cursor is then in the same batch, in order.
 			continue
 		}
-		// Every single-id listener of ch with this listen cursor gets the
-		// same bytes: render once per publish, not once per listener.
-		b, ok := shared[listen.text]
+		// A single-id listener's batch is the queue's tail above its
+		// listen cursor, so every listener whose cursor falls between the
+		// same two queued entries gets the same bytes: render once per
+		// tail, not once per listener (after a broadcast, all of a
+		// channel's listeners come back with the same or a fresh cursor).
+		tail := sort.Search(len(ch.queue), func(i int) bool { return listen.Less(ch.queue[i].cursor) })
+		b, ok := shared[tail]
 		if !ok {
 			b = renderBatch(collect(w, locked))
 			if shared == nil {
-				shared = make(map[string][]byte)
+				shared = make(map[int][]byte)
 			}
-			shared[listen.text] = b
+			shared[tail] = b
 		}
 		w.batch = b
 		h.removeWaiter(ch, w, now)
