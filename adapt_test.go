@@ -247,3 +247,18 @@ func TestAdaptErrors(t *testing.T) {
 		})
 	}
 }
+
+// The shipped example adapts cleanly: no errors and no warnings.
+func TestAdaptCaddyfileExample(t *testing.T) {
+	raw, err := os.ReadFile("Caddyfile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt(raw, map[string]any{"filename": "Caddyfile.example"})
+	if err != nil {
+		t.Fatalf("adapt: %v", err)
+	}
+	if len(warnings) > 0 {
+		t.Fatalf("warnings: %v", warnings)
+	}
+}

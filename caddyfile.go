@@ -17,9 +17,11 @@ func init() {
 	httpcaddyfile.RegisterGlobalOption("realplexor", parseGlobalOption)
 	httpcaddyfile.RegisterHandlerDirective("realplexor_wait", parseWait)
 	httpcaddyfile.RegisterHandlerDirective("realplexor_publish", parsePublish)
+	httpcaddyfile.RegisterHandlerDirective("realplexor_demo", parseDemo)
 	// Both answer requests themselves, like respond: no `order` needed.
 	httpcaddyfile.RegisterDirectiveOrder("realplexor_wait", httpcaddyfile.Before, "respond")
 	httpcaddyfile.RegisterDirectiveOrder("realplexor_publish", httpcaddyfile.Before, "respond")
+	httpcaddyfile.RegisterDirectiveOrder("realplexor_demo", httpcaddyfile.Before, "respond")
 }
 
 // parseGlobalOption parses the `realplexor` global option; it may appear
@@ -187,19 +189,33 @@ func parseSize(s string, dst *int64) error {
 
 // UnmarshalCaddyfile parses:
 //
-//	realplexor_wait [<matcher>] [<hub>]
+//	realplexor_wait [<matcher>] [<hub>] {
+//		cors_origins <origin...>
+//	}
 func (h *Wait) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	return parseHubArg(d, &h.Hub)
+	return parseHubArg(d, &h.Hub, func(opt string) error {
+		if opt != "cors_origins" {
+			return d.Errf("unknown option %q", opt)
+		}
+		origins := d.RemainingArgs()
+		if len(origins) == 0 {
+			return d.ArgErr()
+		}
+		h.CORSOrigins = append(h.CORSOrigins, origins...)
+		return nil
+	})
 }
 
 // UnmarshalCaddyfile parses:
 //
 //	realplexor_publish [<matcher>] [<hub>]
 func (h *Publish) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	return parseHubArg(d, &h.Hub)
+	return parseHubArg(d, &h.Hub, nil)
 }
 
-func parseHubArg(d *caddyfile.Dispenser, hub *string) error {
+// parseHubArg reads `<directive> [<hub>]` and hands each block option to
+// option; a nil option means the directive takes no block.
+func parseHubArg(d *caddyfile.Dispenser, hub *string, option func(name string) error) error {
 	d.Next() // the directive name
 	if d.NextArg() {
 		*hub = d.Val()
@@ -210,10 +226,58 @@ func parseHubArg(d *caddyfile.Dispenser, hub *string) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	if d.NextBlock(0) {
-		return d.Errf("unknown option %q", d.Val())
+	for d.NextBlock(0) {
+		if option == nil {
+			return d.Errf("unknown option %q", d.Val())
+		}
+		if err := option(d.Val()); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// UnmarshalCaddyfile parses:
+//
+//	realplexor_demo [<matcher>] [<hub>] {
+//		namespace       <prefix>
+//		max_text        <characters>
+//		rate_per_minute <count>
+//	}
+func (h *Demo) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	return parseHubArg(d, &h.Hub, func(opt string) error {
+		if !d.NextArg() {
+			return d.ArgErr()
+		}
+		val := d.Val()
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		var err error
+		switch opt {
+		case "namespace":
+			if !wordRE.MatchString(val) {
+				return d.Errf("namespace %q: must be letters, digits and _", val)
+			}
+			h.Namespace = val
+		case "max_text":
+			err = parseCount(val, &h.MaxText)
+		case "rate_per_minute":
+			err = parseCount(val, &h.RatePerMinute)
+		default:
+			return d.Errf("unknown option %q", opt)
+		}
+		if err != nil {
+			return d.Errf("%s: %v", opt, err)
+		}
+		return nil
+	})
+}
+
+func parseDemo(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	m := new(Demo)
+	err := m.UnmarshalCaddyfile(h.Dispenser)
+	return m, err
 }
 
 func parseWait(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
@@ -233,4 +297,5 @@ var (
 	_ caddyfile.Unmarshaler = (*HubConfig)(nil)
 	_ caddyfile.Unmarshaler = (*Wait)(nil)
 	_ caddyfile.Unmarshaler = (*Publish)(nil)
+	_ caddyfile.Unmarshaler = (*Demo)(nil)
 )

@@ -510,3 +510,53 @@ func TestDirectiveUnmarshal(t *testing.T) {
 		}
 	}
 }
+
+// realplexor_wait's block (cors_origins) and realplexor_demo's block.
+func TestDirectiveBlocks(t *testing.T) {
+	tests := []struct {
+		name    string
+		input   string
+		parse   func(*caddyfile.Dispenser) (any, error)
+		want    any
+		wantErr []string
+	}{
+		{name: "cors origins", input: "realplexor_wait {\n\tcors_origins https://a.example http://b.test:8080\n\tcors_origins *\n}",
+			parse: parseWaitForTest, want: Wait{CORSOrigins: []string{"https://a.example", "http://b.test:8080", "*"}}},
+		{name: "cors origins need a value", input: "realplexor_wait {\n\tcors_origins\n}", parse: parseWaitForTest, wantErr: []string{"Testfile:2"}},
+		{name: "unknown wait option", input: "realplexor_wait chat {\n\tcors https://a\n}", parse: parseWaitForTest, wantErr: []string{"cors"}},
+		{name: "demo defaults", input: "realplexor_demo", parse: parseDemoForTest, want: Demo{}},
+		{name: "demo settings", input: "realplexor_demo chat {\n\tnamespace sandbox_\n\tmax_text 200\n\trate_per_minute 6\n}",
+			parse: parseDemoForTest, want: Demo{Hub: "chat", Namespace: "sandbox_", MaxText: 200, RatePerMinute: 6}},
+		{name: "demo bad namespace", input: "realplexor_demo {\n\tnamespace a-b\n}", parse: parseDemoForTest, wantErr: []string{"a-b"}},
+		{name: "demo zero rate", input: "realplexor_demo {\n\trate_per_minute 0\n}", parse: parseDemoForTest, wantErr: []string{"rate_per_minute"}},
+		{name: "demo unknown option", input: "realplexor_demo {\n\tfoo 1\n}", parse: parseDemoForTest, wantErr: []string{"foo"}},
+		{name: "demo extra value", input: "realplexor_demo {\n\tmax_text 1 2\n}", parse: parseDemoForTest, wantErr: []string{"2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.parse(caddyfile.NewTestDispenser(tt.input))
+			if tt.wantErr != nil {
+				checkErr(t, err, tt.wantErr)
+				return
+			}
+			if err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func parseWaitForTest(d *caddyfile.Dispenser) (any, error) {
+	var w Wait
+	err := w.UnmarshalCaddyfile(d)
+	return w, err
+}
+
+func parseDemoForTest(d *caddyfile.Dispenser) (any, error) {
+	var h Demo
+	err := h.UnmarshalCaddyfile(d)
+	return h, err
+}

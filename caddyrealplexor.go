@@ -178,8 +178,12 @@ func (s stopHandler) Handle(context.Context, caddy.Event) error {
 type Wait struct {
 	// Hub names the hub to listen on. Default "default".
 	Hub string `json:"hub,omitempty"`
+	// Origins whose pages may poll from another site (CORS), such as
+	// "https://www.example.com". "*" admits any origin, without cookies.
+	CORSOrigins []string `json:"cors_origins,omitempty"`
 
 	hub    *Hub
+	cors   *corsPolicy
 	logger *zap.Logger
 }
 
@@ -188,15 +192,21 @@ func (*Wait) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{ID: "http.handlers.realplexor_wait", New: func() caddy.Module { return new(Wait) }}
 }
 
-// Provision finds the hub.
+// Provision finds the hub and prepares the CORS policy.
 func (h *Wait) Provision(ctx caddy.Context) (err error) {
 	h.logger = ctx.Logger()
+	if h.cors, err = newCORSPolicy(h.CORSOrigins); err != nil {
+		return err
+	}
 	h.hub, err = provisionHub(ctx, h.Hub)
 	return err
 }
 
 // ServeHTTP answers one WAIT request (section 4 of the protocol spec).
 func (h *Wait) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	if h.cors.apply(w, r) {
+		return nil
+	}
 	return serveWait(h.hub, h.logger, w, r)
 }
 

@@ -59,6 +59,8 @@ type server struct {
 	hubName string
 	options string // the hub's realplexor block
 	extra   string // more Caddyfile after the two sites
+	// waitSite replaces the body of the WAIT site; %[1]s is the hub name.
+	waitSite string
 }
 
 var hubNameRE = regexp.MustCompile(`\W+`)
@@ -67,11 +69,20 @@ var hubNameRE = regexp.MustCompile(`\W+`)
 // (Caddyfile lines, may be empty).
 func startServer(t testing.TB, options string) *server {
 	t.Helper()
+	return startServerWith(t, options, nil)
+}
+
+// startServerWith is startServer with a hook to adjust the config first.
+func startServerWith(t testing.TB, options string, adjust func(*server)) *server {
+	t.Helper()
 	s := &server{
 		t:       t,
 		tester:  caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort, LoadRequestTimeout: 10 * time.Second}),
 		hubName: "t_" + hubNameRE.ReplaceAllString(t.Name(), "_"),
 		options: options,
+	}
+	if adjust != nil {
+		adjust(s)
 	}
 	s.load()
 	return s
@@ -91,12 +102,19 @@ func (s *server) caddyfile() string {
 	}
 }
 http://:%d {
-	realplexor_wait %s
+	%s
 }
 http://:%d {
 	realplexor_publish %s
 }
-%s`, adminPort, httpPort, httpsPort, s.hubName, s.options, waitPort, s.hubName, inPort, s.hubName, s.extra)
+%s`, adminPort, httpPort, httpsPort, s.hubName, s.options, waitPort, s.waitBody(), inPort, s.hubName, s.extra)
+}
+
+func (s *server) waitBody() string {
+	if s.waitSite == "" {
+		return "realplexor_wait " + s.hubName
+	}
+	return fmt.Sprintf(s.waitSite, s.hubName)
 }
 
 // load (re)loads the config; calling it again is a config reload.

@@ -14,12 +14,13 @@ import (
 // ?identifier=IFRAME (R-STATIC-2). They are embedded so a bare binary
 // serves them; iframe_file and script_file replace them.
 //
-//go:embed js/dklab_realplexor.html js/dklab_realplexor.js
+//go:embed js/dklab_realplexor.html js/dklab_realplexor.js js/demo.html
 var embeddedJS embed.FS
 
 const (
 	embeddedIframe = "js/dklab_realplexor.html"
 	embeddedScript = "js/dklab_realplexor.js"
+	embeddedDemo   = "js/demo.html"
 	// staticExpires is the original's far-future Expires (R-STATIC-1).
 	staticExpires = "Wed, 08 Jul 2037 22:53:52 GMT"
 )
