@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"net"
 	"net/http"
 	"regexp"
@@ -95,7 +96,9 @@ func (h *Demo) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Han
 	case http.MethodGet, http.MethodHead:
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-cache")
-		page := strings.Replace(h.page, "__RPL_SEND_URL__", r.URL.Path, 1)
+		// The path lands inside a JS string of the page: escape it, or a
+		// crafted URL would script the WAIT origin.
+		page := strings.Replace(h.page, "__RPL_SEND_URL__", template.JSEscapeString(r.URL.Path), 1)
 		_, _ = w.Write([]byte(page))
 		return nil
 	case http.MethodPost:

@@ -111,3 +111,18 @@ func TestWaitCORSOrigins(t *testing.T) {
 		t.Fatalf("cross-origin poll got %q", got)
 	}
 }
+
+// The page's send URL is the request path, escaped for its JS string.
+func TestDemoPageEscapesPath(t *testing.T) {
+	startDemoServer(t, "")
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/demo/%%27);alert(1);//%%3C/script%%3E", waitPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	// The quote stays escaped inside the string and no tag closes the script.
+	if !strings.Contains(string(page), `fetch('/demo/\');alert(1);//\u003C/script\u003E'`) || strings.Contains(string(page), "//</script>") {
+		t.Fatalf("path not escaped for its JS string")
+	}
+}
