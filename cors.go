@@ -54,7 +54,7 @@ func (p *corsPolicy) apply(w http.ResponseWriter, r *http.Request) (preflight bo
 		return false // not allowed: the browser will block the reply
 	}
 	// The client reads the listen cursor and refusal reasons (R-JS-21 fix).
-	h.Set("Access-Control-Expose-Headers", CursorHeader+", "+ErrorHeader)
+	h.Set("Access-Control-Expose-Headers", CursorHeader+", "+WaitTimeoutHeader+", "+ErrorHeader)
 	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 		h.Set("Access-Control-Allow-Methods", "GET, POST")
 		if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {

@@ -15,6 +15,9 @@ func TestParkPublishWake(t *testing.T) {
 	if got := p.header("X-Realplexor-Cursor"); !generated.MatchString(`"` + got + `"`) {
 		t.Errorf("cursor header %q is not a generated cursor", got)
 	}
+	if got := p.header("X-Realplexor-Wait-Timeout"); got != "300" {
+		t.Errorf("wait timeout header %q, want 300", got)
+	}
 	s.waitCounters("1/0/1/1/0")
 	reply := s.publish("alpha", `"Test!"`)
 	if !strings.HasPrefix(reply, "HTTP/1.1 200 OK\r\n") || bodyOf(t, reply) != "" {

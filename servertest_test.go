@@ -72,7 +72,10 @@ func stCheckWaitHead(t testing.TB, head string, wantCursor bool) {
 	stWantHeader(t, r, "Cache-Control", "no-store, no-cache, must-revalidate")
 	stWantHeader(t, r, "Expires", "Mon, 26 Jul 1997 05:00:00 GMT")
 	stWantHeader(t, r, "Content-Type", "text/javascript; charset=utf-8")
-	allowed := map[string]bool{"Connection": true, "Cache-Control": true, "Expires": true, "Content-Type": true, "Date": true, "Server": true}
+	allowed := map[string]bool{"Connection": true, "Cache-Control": true, "Expires": true, "Content-Type": true, "Date": true, "Server": true, WaitTimeoutHeader: true}
+	if v := r.header.Get(WaitTimeoutHeader); v == "" {
+		t.Errorf("no %s header", WaitTimeoutHeader)
+	}
 	if wantCursor {
 		allowed[CursorHeader] = true
 		if c := r.header.Get(CursorHeader); !stGeneratedText.MatchString(c) {

@@ -25,6 +25,11 @@ const writeTimeoutMargin = 2 * time.Second
 // reconnect gap (R-QUIRK-7, R-JS-21). The original client ignores it.
 const CursorHeader = "X-Realplexor-Cursor"
 
+// WaitTimeoutHeader tells the client how long this poll may park, in
+// seconds: its bounce detection needs the real value (R-JS-16), which the
+// original passed only to the iframe loader.
+const WaitTimeoutHeader = "X-Realplexor-Wait-Timeout"
+
 // serveWait answers one WAIT request: the static pages, or a long poll
 // that parks until data, WAIT_TIMEOUT, the client leaving or shutdown.
 func serveWait(hub *Hub, logger *zap.Logger, w http.ResponseWriter, r *http.Request) error {
@@ -46,7 +51,8 @@ func serveWait(hub *Hub, logger *zap.Logger, w http.ResponseWriter, r *http.Requ
 		return nil
 	}
 
-	waiter := hub.Register(list.Elements, pollTimeout(cfg.waitTimeout, r, logger))
+	timeout := pollTimeout(cfg.waitTimeout, r, logger)
+	waiter := hub.Register(list.Elements, timeout)
 	defer hub.Release(waiter, waitCancelled)
 
 	h := w.Header()
@@ -56,6 +62,7 @@ func serveWait(hub *Hub, logger *zap.Logger, w http.ResponseWriter, r *http.Requ
 	if lc := waiter.ListenCursor(); !lc.IsZero() {
 		h.Set(CursorHeader, lc.String())
 	}
+	h.Set(WaitTimeoutHeader, seconds(timeout))
 	if r.ProtoMajor == 1 {
 		// One poll per connection, body ended by closing it, as the
 		// original does (R-GEN-4, R-PORT-3): "identity" makes net/http

@@ -53,6 +53,8 @@
   var WATCHDOG_GRACE = 30000;
   var CURSOR_RE = /^[0-9]+(\.[0-9]+)?$/;
   var CURSOR_HEADER = 'X-Realplexor-Cursor';
+  var TIMEOUT_HEADER = 'X-Realplexor-Wait-Timeout';
+  var LIST_BUDGET = 4000;
 
   // Thrown for a whitespace-only body: the server's WAIT_TIMEOUT expired
   // with nothing to deliver. Not an error, just "reconnect".
@@ -215,7 +217,10 @@
       // fetch() resolves as soon as the headers are in, and the server
       // flushes them the moment the poll parks, so the cursor is known long
       // before any data arrives.
-      if (resp.ok && resp.headers) self._applyServerCursor(poll, resp.headers.get(CURSOR_HEADER));
+      if (resp.ok && resp.headers) {
+        self._applyServerCursor(poll, resp.headers.get(CURSOR_HEADER), items);
+        self._applyServerTimeout(resp.headers.get(TIMEOUT_HEADER));
+      }
       return resp.text().then(function (text) {
         return { status: resp.status, text: text };
       });
@@ -238,14 +243,33 @@
   // it makes the next poll resume exactly there. Only ids that were in this
   // poll without a cursor qualify: an id subscribed meanwhile was not
   // listening at that instant.
-  P._applyServerCursor = function (poll, value) {
+  //
+  // The cursors make the id list longer, and the server refuses a list over
+  // its wait_maxlen (5 KiB by default), so ids get the cursor only while the
+  // list stays within LIST_BUDGET characters; the rest keep listening from
+  // "now", as with the original client.
+  P._applyServerCursor = function (poll, value, items) {
     if (value == null) return;
     value = String(value).trim();
     if (!CURSOR_RE.test(value)) return;
+    var length = items.join(',').length;
     for (var i = 0; i < poll.fresh.length; i++) {
+      if (length + value.length + 1 > LIST_BUDGET) return;
       var e = this._map[poll.fresh[i]];
-      if (e && e.cursor == null) e.cursor = value;
+      if (e && e.cursor == null) {
+        e.cursor = value;
+        length += value.length + 1;
+      }
     }
+  };
+
+  // The server reports the timeout it applies to polls (its wait_timeout,
+  // possibly clamped). Bounce detection must use it: with a guessed 300 s, a
+  // server polling every 60 s would see every quiet poll as a bounce and
+  // back off.
+  P._applyServerTimeout = function (value) {
+    var t = Number(value);
+    if (value != null && isFinite(t) && t > 0) this._waitTimeout = t;
   };
 
   P._finish = function () {

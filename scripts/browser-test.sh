@@ -29,14 +29,18 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 echo "== $(/usr/bin/chromium --version 2>/dev/null)"
 
+# node_modules is (re)installed whenever package-lock.json changed since
+# the last npm ci here.
 cd "$repo/test/browser"
-want=$(node -p 'require("./package-lock.json").packages["node_modules/playwright-core"].version')
-have=$(node -p 'try { require("./node_modules/playwright-core/package.json").version } catch (e) { "" }')
-if [ "$want" != "$have" ]; then
-	echo "== npm ci (playwright-core $want)"
+lock=$(sha256sum package-lock.json | cut -d' ' -f1)
+stamp=node_modules/.package-lock.sha256
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock" ]; then
+	echo "== npm ci (test/browser)"
 	# PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD: belt and braces, -core never downloads.
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+	echo "$lock" >"$stamp"
 fi
+echo "== playwright-core $(node -p 'require("playwright-core/package.json").version')"
 cd "$repo"
 
 scratch=$(mktemp -d)

@@ -43,4 +43,8 @@ if grep -q -- '--- SKIP' "$log"; then
 	exit 1
 fi
 passed=$(grep -c -- '--- PASS' "$log" || true)
-echo "tests: $passed passed, 0 failed"
+echo "go tests: $passed passed, 0 failed"
+
+echo "== browser tests"
+# A browser test that cannot run (a missing server feature) fails here.
+BROWSER_TEST_STRICT=1 ./scripts/browser-test.sh

@@ -65,8 +65,8 @@ function tab(text, n = 1) {
 // one site (same origin), the IN line on another. hubOptions are extra
 // `realplexor { }` lines; siteBefore are extra routes on the WAIT site,
 // tried before the catch-all WAIT handler; extraSites are appended.
-export function caddyfile({ ports, hubOptions = [], siteBefore = '', extraSites = '' }) {
-  const hub = ['wait_timeout 3s', 'offline_timeout 2s', ...hubOptions].join('\n');
+export function caddyfile({ ports, waitTimeout = '3s', hubOptions = [], siteBefore = '', extraSites = '' }) {
+  const hub = [`wait_timeout ${waitTimeout}`, 'offline_timeout 2s', ...hubOptions].join('\n');
   return `{
 	admin off
 	persist_config off
