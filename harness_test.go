@@ -61,6 +61,8 @@ type server struct {
 	extra   string // more Caddyfile after the two sites
 	// waitSite replaces the body of the WAIT site; %[1]s is the hub name.
 	waitSite string
+	// globals are more global options.
+	globals string
 }
 
 var hubNameRE = regexp.MustCompile(`\W+`)
@@ -97,6 +99,7 @@ func (s *server) caddyfile() string {
 	skip_install_trust
 	persist_config off
 	default_bind 127.0.0.1
+	%s
 	realplexor %s {
 %s
 	}
@@ -107,7 +110,7 @@ http://:%d {
 http://:%d {
 	realplexor_publish %s
 }
-%s`, adminPort, httpPort, httpsPort, s.hubName, s.options, waitPort, s.waitBody(), inPort, s.hubName, s.extra)
+%s`, adminPort, httpPort, httpsPort, s.globals, s.hubName, s.options, waitPort, s.waitBody(), inPort, s.hubName, s.extra)
 }
 
 func (s *server) waitBody() string {
