@@ -27,6 +27,8 @@
 // Pub/Sub channel P+"n:<id>" carries every entry stored under <id>: the
 // payload is the encoded entry (the channel already names the id). An
 // entry that the same publish's trimming dropped at once is not published.
+// Channel P+"ctl" is reserved for hub-wide signals; every Subscriber
+// listens to it and nothing is published there yet.
 //
 // # Entry encoding
 //

@@ -31,10 +31,10 @@ end
 -- cursor_parts splits a cursor into its integer part without leading zeros
 -- and its fraction without trailing zeros ("010.500" -> "10", "5").
 local function cursor_parts(s)
-  local i, f = string.match(s, '^(%d+)%.?(%d*)$')
-  if not i then
+  if not is_cursor(s) then
     return error('redisstore: invalid cursor ' .. tostring(s))
   end
+  local i, f = string.match(s, '^(%d+)%.?(%d*)$')
   i = (string.gsub(i, '^0+', ''))
   f = (string.gsub(f, '0+$', ''))
   return i, f
