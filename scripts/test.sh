@@ -24,6 +24,9 @@ go vet ./...
 echo "== go build ./cmd/caddy"
 go build -o "$scratch/caddy" ./cmd/caddy
 
+echo "== redis-server (the Redis tests start their own)"
+./scripts/redis-server.sh
+
 echo "== go test -race"
 log="$scratch/test.log"
 # Caddy's own JSON log lines are kept in the log file, not on the screen.
