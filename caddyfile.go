@@ -46,6 +46,7 @@ func init() {
 //		js_max_bounces          <count>
 //		js_wait_reconnect_delay <duration>
 //		js_debug
+//		redis                   <url>
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	app := new(App)
@@ -145,6 +146,8 @@ func (c *HubConfig) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			c.ScriptFile = val
 		case "js_wait_uri":
 			c.JSWaitURI = val
+		case "redis":
+			c.Redis = val
 		default:
 			return d.Errf("unknown realplexor option %q", opt)
 		}

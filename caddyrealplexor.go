@@ -31,7 +31,15 @@ const DefaultHub = "default"
 // in Cleanup, and the hub is destroyed when the last reference goes.
 var hubs = caddy.NewUsagePool()
 
-func hubPoolKey(name string) string { return "realplexor.hub." + name }
+// hubPoolKey names a hub in the pool. A hub shared through Redis is
+// another hub than a standalone one of the same name: changing the redis
+// setting on reload replaces the hub (its state is in Redis anyway).
+func hubPoolKey(name, redisURL string) string {
+	if redisURL == "" {
+		return "realplexor.hub." + name
+	}
+	return "realplexor.hub." + name + "@" + redisURL
+}
 
 // App is the `realplexor` app: the settings of every hub.
 type App struct {
@@ -85,13 +93,22 @@ func (a *App) Provision(ctx caddy.Context) error {
 		for _, w := range warnings {
 			a.logger.Warn("users file line skipped", zap.String("hub", name), zap.String("users_file", c.UsersFile), zap.String("problem", w))
 		}
-		val, loaded, err := hubs.LoadOrNew(hubPoolKey(name), func() (caddy.Destructor, error) {
-			return NewHub(name, HubOptions{CursorFloorFile: cursorFloorPath(name)})
+		key := hubPoolKey(name, c.Redis)
+		val, loaded, err := hubs.LoadOrNew(key, func() (caddy.Destructor, error) {
+			opts := HubOptions{CursorFloorFile: cursorFloorPath(name)}
+			if c.Redis != "" {
+				client, err := dialRedis(c.Redis)
+				if err != nil {
+					return nil, fmt.Errorf("redis %s: %w", redactURL(c.Redis), err)
+				}
+				opts.Redis = client
+			}
+			return NewHub(name, opts)
 		})
 		if err != nil {
 			return fmt.Errorf("hub %s: %w", name, err)
 		}
-		a.acquired = append(a.acquired, name)
+		a.acquired = append(a.acquired, key)
 		hub := val.(*Hub)
 		a.hubs[name] = hub
 		if loaded {
@@ -135,9 +152,9 @@ func (a *App) Stop() error { return nil }
 
 // Cleanup drops this config's references to the hubs.
 func (a *App) Cleanup() error {
-	for _, name := range a.acquired {
-		if _, err := hubs.Delete(hubPoolKey(name)); err != nil {
-			a.logger.Error("releasing hub", zap.String("hub", name), zap.Error(err))
+	for _, key := range a.acquired {
+		if _, err := hubs.Delete(key); err != nil {
+			a.logger.Error("releasing hub", zap.String("hub", key), zap.Error(err))
 		}
 	}
 	a.acquired = nil

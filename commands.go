@@ -45,11 +45,12 @@ func runCommand(hub *Hub, cmd command, list IDList, w http.ResponseWriter, r *ht
 		ce.Write(zap.String("command", cmd.name), zap.String("arg", cmd.arg))
 	}
 	var body string
+	var err error
 	switch cmd.name {
 	case "online":
-		body = onlineReply(hub, prefixFilter(strings.Fields(cmd.arg), list, true))
+		body, err = onlineReply(hub, prefixFilter(strings.Fields(cmd.arg), list, true))
 	case "watch":
-		body = watchReply(hub, cmd.arg, list)
+		body, err = watchReply(hub, cmd.arg, list)
 	case "stats":
 		if list.HasCreds {
 			// The original closes without a reply (R-AUTH-8).
@@ -57,24 +58,31 @@ func runCommand(hub *Hub, cmd command, list IDList, w http.ResponseWriter, r *ht
 		}
 		body = hub.Stats()
 	}
+	if err != nil {
+		return refuseIn(w, unavailable(err), logger)
+	}
 	writePlain(w, http.StatusOK, body)
 	return nil
 }
 
 // onlineReply renders `<id> <count>\n` per online id (R-CMD-5).
-func onlineReply(hub *Hub, match func(string) bool) string {
+func onlineReply(hub *Hub, match func(string) bool) (string, error) {
+	ids, err := hub.OnlineShared(match)
+	if err != nil {
+		return "", err
+	}
 	var b strings.Builder
-	for _, o := range hub.Online(match) {
+	for _, o := range ids {
 		b.WriteString(o.ID)
 		b.WriteByte(' ')
 		b.WriteString(strconv.Itoa(o.Listeners))
 		b.WriteByte('\n')
 	}
-	return b.String()
+	return b.String(), nil
 }
 
 // watchReply answers WATCH [<pos> [<prefix> ...]] (R-CMD-6..8).
-func watchReply(hub *Hub, arg string, list IDList) string {
+func watchReply(hub *Hub, arg string, list IDList) (string, error) {
 	fields := strings.Fields(arg)
 	pos := ""
 	if len(fields) > 0 {
@@ -87,10 +95,15 @@ func watchReply(hub *Hub, arg string, list IDList) string {
 		// above its argument, so continuing from it skips that event.
 		// R-QUIRK-2 is kept for the wire: the original tests and PHP
 		// client depend on it.
-		return "FAKE " + strconv.FormatInt(hub.NextEventPosition(), 10) + ":FAKE\n"
+		next, err := hub.NextEventPositionShared()
+		return "FAKE " + strconv.FormatInt(next, 10) + ":FAKE\n", err
+	}
+	events, err := hub.WatchShared(after, prefixFilter(fields, list, false))
+	if err != nil {
+		return "", err
 	}
 	var b strings.Builder
-	for _, e := range hub.Watch(after, prefixFilter(fields, list, false)) {
+	for _, e := range events {
 		if e.Online {
 			b.WriteString("online ")
 		} else {
@@ -101,7 +114,7 @@ func watchReply(hub *Hub, arg string, list IDList) string {
 		b.WriteString(e.ID)
 		b.WriteByte('\n')
 	}
-	return b.String()
+	return b.String(), nil
 }
 
 // prefixFilter builds the id filter of ONLINE and WATCH (R-CMD-4,

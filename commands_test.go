@@ -103,7 +103,7 @@ func TestPrefixFilter(t *testing.T) {
 // R-CMD-5, C.6: `<id> <count>\n` per online id, sorted.
 func TestCommandOnlineReply(t *testing.T) {
 	h := rpxNewHub(t, newRpxClock(), nil)
-	if got := onlineReply(h, prefixFilter(nil, IDList{}, true)); got != "" {
+	if got := must(t)(onlineReply(h, prefixFilter(nil, IDList{}, true))); got != "" {
 		t.Fatalf("fresh hub: %q", got)
 	}
 	h.Release(rpxRegister(t, h, "abc"), WaitCancelled)
@@ -123,7 +123,7 @@ func TestCommandOnlineReply(t *testing.T) {
 		{"", IDList{HasCreds: true, Login: "user"}, "user_abc 1\n"},
 		{"u", IDList{HasCreds: true, Login: "user"}, ""},
 	} {
-		if got := onlineReply(h, prefixFilter(strings.Fields(tc.arg), tc.list, true)); got != tc.want {
+		if got := must(t)(onlineReply(h, prefixFilter(strings.Fields(tc.arg), tc.list, true))); got != tc.want {
 			t.Errorf("online %q (login %q): %q, want %q", tc.arg, tc.list.Login, got, tc.want)
 		}
 	}
@@ -137,19 +137,19 @@ func TestCommandWatchReply(t *testing.T) {
 	h := rpxNewHub(t, clk, func(s *settings) { s.offlineTimeout = time.Second })
 	none := IDList{}
 	for _, arg := range []string{"", "0", "?", "abc", "1e3", "-1", "0 abc"} {
-		if got := watchReply(h, arg, none); got != "FAKE 10:FAKE\n" {
+		if got := must(t)(watchReply(h, arg, none)); got != "FAKE 10:FAKE\n" {
 			t.Errorf("fresh hub, watch %q: %q, want FAKE 10:FAKE", arg, got)
 		}
 	}
 	for _, arg := range []string{"1", "0.0", "9"} {
-		if got := watchReply(h, arg, none); got != "" {
+		if got := must(t)(watchReply(h, arg, none)); got != "" {
 			t.Errorf("fresh hub, watch %q: %q, want empty (222)", arg, got)
 		}
 	}
 
 	h.Release(rpxRegister(t, h, "10:user_abc"), WaitCancelled) // 10
 	w := rpxRegister(t, h, "abc")                              // 11
-	if got := watchReply(h, "?", none); got != "FAKE 12:FAKE\n" {
+	if got := must(t)(watchReply(h, "?", none)); got != "FAKE 12:FAKE\n" {
 		t.Errorf("watch ?: %q", got)
 	}
 	login := IDList{HasCreds: true, Login: "user", Password: "password"}
@@ -170,14 +170,14 @@ func TestCommandWatchReply(t *testing.T) {
 		{"1 user_", login, "online 10:user_abc\n"},
 		{"1", login, "online 10:user_abc\n"},
 	} {
-		if got := watchReply(h, tc.arg, tc.list); got != tc.want {
+		if got := must(t)(watchReply(h, tc.arg, tc.list)); got != tc.want {
 			t.Errorf("watch %q (login %q): %q, want %q", tc.arg, tc.list.Login, got, tc.want)
 		}
 	}
 	h.Release(w, WaitCancelled)
 	clk.Set(rpxBase.Add(time.Second))
 	h.Sweep()
-	if got := watchReply(h, "1", none); got != "offline 12:user_abc\noffline 13:abc\n" {
+	if got := must(t)(watchReply(h, "1", none)); got != "offline 12:user_abc\noffline 13:abc\n" {
 		t.Errorf("after both went offline: %q", got)
 	}
 }
@@ -190,7 +190,7 @@ func TestCommandWatchDotPositions(t *testing.T) {
 	w := rpxRegister(t, h, "abc") // event 10
 	defer h.Release(w, WaitCancelled)
 	for _, arg := range []string{"5.", ".5"} {
-		if got := watchReply(h, arg, IDList{}); got != "online 10:abc\n" {
+		if got := must(t)(watchReply(h, arg, IDList{})); got != "online 10:abc\n" {
 			t.Errorf("watch %q: %q, want %q", arg, got, "online 10:abc\n")
 		}
 	}
@@ -239,5 +239,16 @@ func TestCommandRunReplies(t *testing.T) {
 	rec = run("stats\n", IDList{HasCreds: true, Login: "user", Password: "password"})
 	if rec.Code == http.StatusOK || strings.Contains(rec.Body.String(), "[data_to_send]") {
 		t.Errorf("stats with a login: %d %q", rec.Code, rec.Body.String())
+	}
+}
+
+// must fails the test on a reply error; the standalone hub never fails.
+func must(t testing.TB) func(string, error) string {
+	return func(s string, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
 	}
 }

@@ -49,6 +49,11 @@ type HubConfig struct {
 	// Turns on the loader's console logging (JS_DEBUG). Off by default,
 	// unlike the original, so production consoles stay quiet.
 	JSDebug bool `json:"js_debug,omitempty"`
+	// Shares the hub with every node that uses the same Redis and hub
+	// name: redis://[:password@]host:port/db, rediss:// for TLS, or with
+	// ?addr=host:port parameters for a Redis Cluster. Without it the hub
+	// lives in this process only.
+	Redis string `json:"redis,omitempty"`
 }
 
 var (
@@ -85,6 +90,11 @@ func (c *HubConfig) Validate() error {
 	for _, ch := range checks {
 		if !ch.ok {
 			return fmt.Errorf("%s: %s, got %v", ch.field, ch.rule, ch.value)
+		}
+	}
+	if c.Redis != "" {
+		if _, err := redisOptions(c.Redis); err != nil {
+			return fmt.Errorf("redis: %w", err)
 		}
 	}
 	if c.iframeID() == c.scriptID() {

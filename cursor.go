@@ -1,6 +1,7 @@
 package caddyrealplexor
 
 import (
+	"strconv"
 	"strings"
 )
 
@@ -103,3 +104,13 @@ func (c Cursor) Compare(d Cursor) int {
 
 // Less reports whether c < d numerically.
 func (c Cursor) Less(d Cursor) bool { return c.Compare(d) < 0 }
+
+// floorInt64 returns the integer part of c, if it fits an int64.
+func (c Cursor) floorInt64() (int64, bool) {
+	ip := c.intPart()
+	if ip == "" {
+		return 0, true
+	}
+	n, err := strconv.ParseInt(ip, 10, 64)
+	return n, err == nil
+}

@@ -158,7 +158,7 @@ func (s *server) hub() *Hub {
 	s.t.Helper()
 	var found *Hub
 	hubs.Range(func(k, v any) bool {
-		if k == hubPoolKey(s.hubName) {
+		if k == hubPoolKey(s.hubName, "") {
 			found = v.(*Hub)
 			return false
 		}

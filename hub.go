@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Hub is the shared state of one Realplexor: per-channel message queues,
@@ -42,6 +44,9 @@ type Hub struct {
 	stop     chan struct{}
 	stopOnce sync.Once
 	sweeping sync.WaitGroup
+
+	// broker shares the hub between nodes (Redis); nil for a standalone hub.
+	broker *redisBroker
 }
 
 const (
@@ -66,6 +71,9 @@ type HubOptions struct {
 	CursorFloorFile string
 	// ManualSweep disables the sweeper goroutine; tests call Sweep.
 	ManualSweep bool
+	// Redis, when set, shares the hub with every node using the same
+	// Redis and hub name. The hub closes the client when destroyed.
+	Redis redis.UniversalClient
 }
 
 // NewHub creates a hub with the default settings.
@@ -93,6 +101,9 @@ func NewHub(name string, opts HubOptions) (*Hub, error) {
 		h.shards[i].m = make(map[string]*channel)
 	}
 	h.cfg.Store(defaultSettings())
+	if opts.Redis != nil {
+		h.broker = newRedisBroker(h, opts.Redis)
+	}
 	if !opts.ManualSweep {
 		h.sweeping.Add(1)
 		go h.sweepLoop()
@@ -118,6 +129,9 @@ func (h *Hub) Destruct() error {
 		close(h.stop)
 		h.sweeping.Wait()
 		h.ReleaseAll()
+		if h.broker != nil {
+			h.broker.close()
+		}
 	})
 	return nil
 }
@@ -214,7 +228,7 @@ func unlockChannels(chans []*channel) {
 // forgetIfIdle deletes ch from the index when nothing refers to it any
 // more: no queue, no listener, not online. ch must be locked.
 func (h *Hub) forgetIfIdle(ch *channel) {
-	if !ch.idle() {
+	if !ch.idle(h.broker != nil) {
 		return
 	}
 	s := h.shard(ch.id)
@@ -224,6 +238,9 @@ func (h *Hub) forgetIfIdle(ch *channel) {
 	}
 	s.mu.Unlock()
 	ch.dead = true
+	if h.broker != nil && ch.synced {
+		h.broker.forget(ch.id)
+	}
 }
 
 // allChannels returns a snapshot of the live channels sorted by id.

@@ -12,6 +12,7 @@ import (
 type message struct {
 	data     []byte
 	limiters []string // sorted, distinct (R-VIS-1)
+	id       int64    // the shared store's message id; 0 in a standalone hub
 }
 
 // entry is a message in one id's queue with that id's cursor.
@@ -44,14 +45,37 @@ type channel struct {
 	offlineScheduled bool      // an offlineTimers entry exists
 	cleanAt          time.Time // CLEAN_ID_AFTER deadline (R-Q-4)
 	cleanScheduled   bool      // a cleanTimers entry exists
+
+	// With a shared store (Redis) the queue is a local mirror of the
+	// store's, kept while the channel has local listeners. sync is closed
+	// once the mirror is loaded (synced says whether that succeeded);
+	// entries arriving while it loads wait in pending; pins counts
+	// registrations between loading and parking, which keep the channel.
+	sync    chan struct{}
+	synced  bool
+	pending []entry
+	pins    int
 }
 
 func newChannel(id string) *channel {
 	return &channel{id: id, waiters: make(map[*waiter]Cursor)}
 }
 
-func (ch *channel) idle() bool {
-	return len(ch.queue) == 0 && len(ch.waiters) == 0 && !ch.online
+// idle reports whether nothing needs the channel. A mirror's queue does
+// not count: the shared store keeps the messages.
+func (ch *channel) idle(mirror bool) bool {
+	return (mirror || len(ch.queue) == 0) && len(ch.waiters) == 0 && !ch.online && ch.pins == 0
+}
+
+// has reports whether the queue already holds the store's message id
+// under cursor c (a mirror receives entries both from history and live).
+func (ch *channel) has(c Cursor, id int64) bool {
+	for _, e := range ch.queue {
+		if e.msg.id == id && e.cursor.Compare(c) == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // insert adds an entry ahead of (newer than) entries with an equal cursor
@@ -91,6 +115,9 @@ func (h *Hub) removeWaiter(ch *channel, w *waiter, now time.Time) {
 	if len(ch.waiters) > 0 || !ch.online {
 		return
 	}
+	if h.broker != nil {
+		h.broker.left(ch.id)
+	}
 	ch.offlineAt = now.Add(h.settings().offlineTimeout)
 	if !ch.offlineScheduled {
 		ch.offlineScheduled = true
@@ -113,7 +140,9 @@ func (h *Hub) expireOffline(ch *channel, now time.Time) {
 		return
 	}
 	ch.online = false
-	h.events.add(false, ch.id)
+	if h.broker == nil {
+		h.events.add(false, ch.id) // the shared store keeps its own log
+	}
 	h.forgetIfIdle(ch)
 }
 

@@ -128,6 +128,12 @@ func (w *waiter) sees(m *message) bool {
 // when positive; otherwise wait on Wake and call
 // Release when done.
 func (h *Hub) Register(elems []Element, timeout time.Duration) *waiter {
+	return h.register(elems, timeout, Cursor{})
+}
+
+// register is Register with the listen cursor for cursor-less elements
+// given (from the shared store); zero means generate one here.
+func (h *Hub) register(elems []Element, timeout time.Duration, listen Cursor) *waiter {
 	cfg := h.settings()
 	now := h.now()
 	ids := make([]string, len(elems))
@@ -150,7 +156,10 @@ func (h *Hub) Register(elems []Element, timeout time.Duration) *waiter {
 
 	chans := h.lockChannels(sorted)
 	defer unlockChannels(chans)
-	if needCursor {
+	switch {
+	case !listen.IsZero():
+		w.listenCursor = listen
+	case needCursor:
 		// One generated cursor for every cursor-less element (R-ID-8),
 		// taken under the channel locks (see Hub).
 		w.listenCursor = h.cursor.Next()
@@ -171,7 +180,7 @@ func (h *Hub) Register(elems []Element, timeout time.Duration) *waiter {
 	h.parked.Add(1)
 	for _, s := range w.subs {
 		s.ch.trim(cfg.maxDataForID) // R-Q-3: every delivery run starts by trimming
-		if s.ch.addWaiter(w, s.cursor) {
+		if s.ch.addWaiter(w, s.cursor) && h.broker == nil {
 			h.events.add(true, s.ch.id)
 		}
 	}

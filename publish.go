@@ -77,7 +77,12 @@ func servePublish(hub *Hub, logger *zap.Logger, w http.ResponseWriter, r *http.R
 		// unparseable and stall the channel for every browser.
 		return refuseIn(w, badRequest("body is not valid JSON"), logger)
 	}
-	res := hub.Publish(targets, limiters, body)
+	res, err := hub.PublishShared(targets, limiters, body)
+	if err != nil {
+		// Not stored, so not acknowledged: the publisher may retry.
+		logger.Error("publish not stored", zap.Error(err))
+		return refuseIn(w, unavailable(err), logger)
+	}
 	if ce := logger.Check(zapcore.DebugLevel, "published"); ce != nil {
 		ce.Write(zap.Int("ids", len(targets)), zap.Int("limiters", len(limiters)), zap.Int("bytes", len(body)),
 			zap.Int("delivered", res.Delivered), zap.Int("skipped", skipped))

@@ -18,6 +18,11 @@ type requestError struct {
 
 func (e *requestError) Error() string { return e.reason }
 
+// unavailable is a request the shared store (Redis) could not serve.
+func unavailable(err error) *requestError {
+	return &requestError{http.StatusServiceUnavailable, "shared store unavailable: " + err.Error()}
+}
+
 func badRequest(format string, args ...any) *requestError {
 	return &requestError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
 }

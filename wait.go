@@ -52,7 +52,10 @@ func serveWait(hub *Hub, logger *zap.Logger, w http.ResponseWriter, r *http.Requ
 	}
 
 	timeout := pollTimeout(cfg.waitTimeout, r, logger)
-	waiter := hub.Register(list.Elements, timeout)
+	waiter, err := hub.RegisterShared(list.Elements, timeout)
+	if err != nil {
+		return refuseWait(w, unavailable(err), logger)
+	}
 	defer hub.Release(waiter, waitCancelled)
 
 	h := w.Header()
