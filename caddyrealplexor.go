@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyevents"
@@ -186,6 +187,7 @@ func (s stopHandler) Handle(context.Context, caddy.Event) error {
 	}
 	for name, h := range s.app.hubs {
 		n := h.ReleaseAll()
+		h.drainParked(2 * time.Second)
 		s.app.logger.Info("shutting down: answered parked requests", zap.String("hub", name), zap.Int("requests", n))
 	}
 	return nil

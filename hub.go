@@ -47,6 +47,8 @@ type Hub struct {
 
 	// broker shares the hub between nodes (Redis); nil for a standalone hub.
 	broker *redisBroker
+
+	parkQueue parkQueue // replies of hijacked polls (park.go)
 }
 
 const (
@@ -101,6 +103,7 @@ func NewHub(name string, opts HubOptions) (*Hub, error) {
 		h.shards[i].m = make(map[string]*channel)
 	}
 	h.cfg.Store(defaultSettings())
+	h.startParkWriters()
 	if opts.Redis != nil {
 		h.broker = newRedisBroker(h, opts.Redis)
 	}
@@ -129,6 +132,7 @@ func (h *Hub) Destruct() error {
 		close(h.stop)
 		h.sweeping.Wait()
 		h.ReleaseAll()
+		h.stopParkWriters()
 		if h.broker != nil {
 			h.broker.close()
 		}

@@ -62,6 +62,8 @@ type waiter struct {
 	// ListenCursor is the cursor generated for elements without one
 	// (R-ID-8); zero if every element carried its own.
 	listenCursor Cursor
+	// parked is set when the poll's connection was hijacked (park.go).
+	parked atomic.Pointer[parkedConn]
 }
 
 // sub is one id a waiter listens to, with its listen cursor.
@@ -91,7 +93,12 @@ func (w *waiter) claim(o WaitOutcome, h *Hub) bool {
 	return true
 }
 
-func (w *waiter) signal() { close(w.wake) }
+func (w *waiter) signal() {
+	close(w.wake)
+	if pc := w.parked.Load(); pc != nil {
+		pc.enqueue(w) // a hijacked poll has no goroutine waiting on wake
+	}
+}
 
 // finish claims and wakes in one step, for outcomes that carry no batch.
 func (h *Hub) finish(w *waiter, o WaitOutcome) bool {

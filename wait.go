@@ -1,6 +1,7 @@
 package caddyrealplexor
 
 import (
+	"bytes"
 	"net/http"
 	"sync"
 	"time"
@@ -56,7 +57,6 @@ func serveWait(hub *Hub, logger *zap.Logger, w http.ResponseWriter, r *http.Requ
 	if err != nil {
 		return refuseWait(w, unavailable(err), logger)
 	}
-	defer hub.Release(waiter, waitCancelled)
 
 	h := w.Header()
 	h.Set("Cache-Control", "no-store, no-cache, must-revalidate")
@@ -73,6 +73,15 @@ func serveWait(hub *Hub, logger *zap.Logger, w http.ResponseWriter, r *http.Requ
 		h.Set("Connection", "close")
 		h.Set("Transfer-Encoding", "identity")
 	}
+
+	select {
+	case <-waiter.Wake():
+	default:
+		if r.ProtoMajor == 1 && hijackPoll(hub, waiter, w, r, logger) {
+			return nil // parked outside net/http (park.go)
+		}
+	}
+	defer hub.Release(waiter, waitCancelled)
 	w.WriteHeader(http.StatusOK)
 
 	immediate := false
@@ -108,6 +117,47 @@ func serveWait(hub *Hub, logger *zap.Logger, w http.ResponseWriter, r *http.Requ
 }
 
 var warnWriteTimeoutOnce sync.Once
+
+// fixedWaitHeaders come first, in the original's order (R-WAIT-7).
+var fixedWaitHeaders = map[string]bool{"Connection": true, "Cache-Control": true, "Expires": true, "Content-Type": true, "Transfer-Encoding": true}
+
+// hijackPoll takes over an HTTP/1.x poll's connection, writes the head
+// and the prelude itself and parks the poll in the hub (park.go). It
+// reports false, changing nothing, when the connection cannot be taken.
+func hijackPoll(hub *Hub, waiter *waiter, w http.ResponseWriter, r *http.Request, logger *zap.Logger) bool {
+	h := w.Header()
+	var head bytes.Buffer
+	head.WriteString("HTTP/1.1 200 OK\r\nConnection: close\r\n")
+	for _, k := range []string{"Cache-Control", "Expires", "Content-Type"} {
+		head.WriteString(k + ": " + h.Get(k) + "\r\n")
+	}
+	_ = h.WriteSubset(&head, fixedWaitHeaders)
+	head.WriteString("\r\n")
+	head.Write(waitPrelude)
+
+	// Let the access log tell hijacked polls apart: Caddy logs them when
+	// the handler returns, before they are answered.
+	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
+		extra.Add(zap.Bool("realplexor_parked", true))
+	}
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return false
+	}
+	_ = conn.SetDeadline(time.Now().Add(parkWriteTimeout))
+	_, err = conn.Write(head.Bytes())
+	_ = conn.SetDeadline(time.Time{})
+	if err != nil {
+		conn.Close()
+		hub.Release(waiter, waitCancelled)
+		return true
+	}
+	hub.park(waiter, conn)
+	if ce := logger.Check(zapcore.DebugLevel, "poll parked"); ce != nil {
+		ce.Write(zap.Int("ids", len(waiter.subs)), zap.String("remote_ip", r.RemoteAddr))
+	}
+	return true
+}
 
 // pollTimeout clamps WAIT_TIMEOUT below the server's write timeout, which
 // a handler cannot extend (see the conventions guide, long-poll rules).
