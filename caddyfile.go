@@ -47,6 +47,7 @@ func init() {
 //		js_wait_reconnect_delay <duration>
 //		js_debug
 //		redis                   <url>
+//		max_parked              <count>
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	app := new(App)
@@ -126,6 +127,8 @@ func (c *HubConfig) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = parseCount(val, &c.EventChainLen)
 		case "js_max_bounces":
 			err = parseCount(val, &c.JSMaxBounces)
+		case "max_parked":
+			err = parseCount(val, &c.MaxParked)
 		case "wait_maxlen":
 			err = parseSize(val, &c.WaitMaxLen)
 		case "in_maxlen":

@@ -54,6 +54,12 @@ type HubConfig struct {
 	// ?addr=host:port parameters for a Redis Cluster. Without it the hub
 	// lives in this process only.
 	Redis string `json:"redis,omitempty"`
+	// Most polls parked at once; more are refused at once with 503 and
+	// the client retries with back-off. Default: the process's open-files
+	// limit less 1000, a reserve for the publish line, the admin endpoint
+	// and the rest of Caddy, so they keep working when browsers
+	// saturate the server.
+	MaxParked int `json:"max_parked,omitempty"`
 }
 
 var (
@@ -80,6 +86,7 @@ func (c *HubConfig) Validate() error {
 		{c.WaitMaxLen >= 0, "wait_maxlen", c.WaitMaxLen, "must be positive"},
 		{c.InMaxLen >= 0, "in_maxlen", c.InMaxLen, "must be positive"},
 		{c.JSMaxBounces >= 0, "js_max_bounces", c.JSMaxBounces, "must be positive"},
+		{c.MaxParked >= 0, "max_parked", c.MaxParked, "must be positive"},
 		{c.JSWaitReconnectDelay >= 0, "js_wait_reconnect_delay", time.Duration(c.JSWaitReconnectDelay), "must be positive"},
 		{c.Identifier == "" || wordRE.MatchString(c.Identifier), "identifier", c.Identifier, "must be letters, digits and _"},
 		{c.IframeID == "" || wordRE.MatchString(c.IframeID), "iframe_id", c.IframeID, "must be letters, digits and _"},
@@ -135,6 +142,7 @@ func (c *HubConfig) build() (*settings, []string, error) {
 		charset:        orDefault(c.Charset, DefaultCharset),
 		iframeID:       c.iframeID(),
 		scriptID:       c.scriptID(),
+		maxParked:      orDefault(c.MaxParked, defaultMaxParked()),
 	}
 	var warnings []string
 	if c.UsersFile != "" {

@@ -90,6 +90,11 @@ func servePublish(hub *Hub, logger *zap.Logger, w http.ResponseWriter, r *http.R
 	if skipped > 0 {
 		w.Header().Set("X-Realplexor-Skipped", strconv.Itoa(skipped))
 	}
+	if !res.Cursor.IsZero() {
+		// The cursor given to the ids sent without one, for back ends
+		// that want to know it; the original clients ignore headers.
+		w.Header().Set(CursorHeader, res.Cursor.String())
+	}
 	// R-QUIRK-4: 200 with an empty body (Content-Length: 0), which the PHP
 	// and Python clients take as success (R-PHP-9).
 	w.WriteHeader(http.StatusOK)

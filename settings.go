@@ -1,8 +1,27 @@
 package caddyrealplexor
 
 import (
+	"syscall"
 	"time"
 )
+
+// parkedReserve is how many open files max_parked leaves by default for
+// everything that is not a parked poll.
+const parkedReserve = 1000
+
+// defaultMaxParked derives max_parked from the open-files limit (0 when
+// it cannot be read: no limit).
+func defaultMaxParked() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<30 {
+		return 0
+	}
+	n := int(rl.Cur) - parkedReserve
+	if n < 100 {
+		n = 100
+	}
+	return n
+}
 
 // Defaults are the original's (R-CONF, section 10 of the protocol spec).
 const (
@@ -37,6 +56,7 @@ type settings struct {
 	charset        string
 	iframeID       string
 	scriptID       string
+	maxParked      int    // 0: no limit
 	users          *Users // nil: the IN line is anonymous
 	iframe         staticPage
 	script         staticPage

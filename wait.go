@@ -52,6 +52,13 @@ func serveWait(hub *Hub, logger *zap.Logger, w http.ResponseWriter, r *http.Requ
 		return nil
 	}
 
+	if cfg.maxParked > 0 && hub.parked.Load() >= int64(cfg.maxParked) {
+		// Refuse early, keeping open files for the publish line and the
+		// rest of the server; the client retries with back-off.
+		w.Header().Set("Retry-After", "5")
+		w.Header().Set("Connection", "close")
+		return refuseWait(w, &requestError{http.StatusServiceUnavailable, "too many parked polls (max_parked)"}, logger)
+	}
 	timeout := pollTimeout(cfg.waitTimeout, r, logger)
 	waiter, err := hub.RegisterShared(list.Elements, timeout)
 	if err != nil {
