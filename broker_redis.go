@@ -101,7 +101,9 @@ func (b *redisBroker) publish(targets []Element, limiters []string, data []byte)
 	}
 	ctx, cancel := b.opContext()
 	defer cancel()
+	start := time.Now()
 	cursor, _, err := b.store.Publish(ctx, ts, limiters, data, cfg.maxDataForID, cfg.cleanIDAfter)
+	b.observeRedis("publish", start, err)
 	if err != nil {
 		return PublishResult{}, err
 	}
@@ -132,7 +134,9 @@ func (b *redisBroker) register(elems []Element, timeout time.Duration) (*waiter,
 		// Taken after the mirror is live: anything published later has a
 		// higher cursor and reaches this node.
 		ctx, cancel := b.opContext()
+		start := time.Now()
 		c, err := b.store.NextCursor(ctx)
+		b.observeRedis("next_cursor", start, err)
 		cancel()
 		if err != nil {
 			return nil, err
@@ -228,10 +232,15 @@ func (b *redisBroker) load(chans []*channel) {
 	}
 	ctx, cancel := b.opContext()
 	defer cancel()
+	start := time.Now()
 	err := b.sub.Subscribe(ctx, ids...)
+	b.observeRedis("subscribe", start, err)
 	var hist map[string][]redisstore.Entry
 	if err == nil {
-		if hist, err = b.store.History(ctx, ids); err != nil {
+		start = time.Now()
+		hist, err = b.store.History(ctx, ids)
+		b.observeRedis("history", start, err)
+		if err != nil {
 			_ = b.sub.Unsubscribe(ctx, ids...)
 		}
 	}
@@ -250,7 +259,7 @@ func (b *redisBroker) load(chans []*channel) {
 				}
 			}
 			ch.pending = nil
-			ch.trim(b.hub.settings().maxDataForID)
+			b.hub.trim(ch, b.hub.settings().maxDataForID)
 			if len(ch.queue) > 0 {
 				b.hub.touchClean(ch, now)
 			}
@@ -324,7 +333,7 @@ func (b *redisBroker) apply(e redisstore.Entry) {
 	msg, added := b.insert(ch, e)
 	var woken []*waiter
 	if added {
-		ch.trim(h.settings().maxDataForID)
+		h.trim(ch, h.settings().maxDataForID)
 		h.touchClean(ch, now)
 		woken = h.wakeListeners(ch, []*channel{ch}, msg, now, nil)
 	}
@@ -438,8 +447,11 @@ func (b *redisBroker) heartbeat() {
 	cfg := b.hub.settings()
 	ctx, cancel := b.opContext()
 	defer cancel()
-	b.note("presence", b.store.Touch(ctx, b.node, ls, true, cfg.offlineTimeout, b.aliveFor(), b.retain()))
-	_, err := b.store.ExpirePresence(ctx, b.retain())
+	start := time.Now()
+	err := b.store.Touch(ctx, b.node, ls, true, cfg.offlineTimeout, b.aliveFor(), b.retain())
+	b.observeRedis("heartbeat", start, err)
+	b.note("presence", err)
+	_, err = b.store.ExpirePresence(ctx, b.retain())
 	b.note("presence", err)
 }
 

@@ -122,6 +122,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 			a.logger.Info("hub created", zap.String("hub", name))
 		}
 	}
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return err
+	}
 	events, err := ctx.App("events")
 	if err != nil {
 		return err

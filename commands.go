@@ -59,7 +59,7 @@ func runCommand(hub *Hub, cmd command, list IDList, w http.ResponseWriter, r *ht
 		body = hub.Stats()
 	}
 	if err != nil {
-		return refuseIn(w, unavailable(err), logger)
+		return refuseIn(hub, w, unavailable(err), logger)
 	}
 	writePlain(w, http.StatusOK, body)
 	return nil

@@ -49,6 +49,7 @@ type Hub struct {
 	broker *redisBroker
 
 	parkQueue parkQueue // replies of hijacked polls (park.go)
+	stats     hubStats  // event counters for metrics (metrics.go)
 }
 
 const (

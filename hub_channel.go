@@ -88,11 +88,13 @@ func (ch *channel) insert(e entry) int {
 	return i
 }
 
-// trim keeps the max newest entries (R-Q-3), dropping the lowest cursors.
-func (ch *channel) trim(max int) {
+// trim keeps the max newest entries (R-Q-3), dropping the lowest cursors,
+// and counts what it dropped.
+func (h *Hub) trim(ch *channel, max int) {
 	if over := len(ch.queue) - max; over > 0 {
 		clear(ch.queue[:over]) // let dropped messages be collected
 		ch.queue = append(ch.queue[:0], ch.queue[over:]...)
+		h.stats.droppedRotate.Add(uint64(over))
 	}
 }
 
@@ -142,6 +144,7 @@ func (h *Hub) expireOffline(ch *channel, now time.Time) {
 	ch.online = false
 	if h.broker == nil {
 		h.events.add(false, ch.id) // the shared store keeps its own log
+		h.stats.watchEvents.Add(1)
 	}
 	h.forgetIfIdle(ch)
 }
@@ -169,6 +172,7 @@ func (h *Hub) expireClean(ch *channel, now time.Time) {
 		h.cleanTimers.add(ch.cleanAt, ch)
 		return
 	}
+	h.stats.droppedClean.Add(uint64(len(ch.queue)))
 	clear(ch.queue)
 	ch.queue = nil
 	h.forgetIfIdle(ch)

@@ -53,7 +53,7 @@ func (h *Hub) Publish(targets []Element, limiters []string, data []byte) Publish
 
 	var woken []*waiter
 	for _, ch := range chans {
-		ch.trim(cfg.maxDataForID)
+		h.trim(ch, cfg.maxDataForID)
 		h.touchClean(ch, now)
 		woken = h.wakeListeners(ch, chans, msg, now, woken)
 	}

@@ -64,6 +64,8 @@ type waiter struct {
 	listenCursor Cursor
 	// parked is set when the poll's connection was hijacked (park.go).
 	parked atomic.Pointer[parkedConn]
+	// proto is the poll's protocol, for the parked_requests metric.
+	proto int
 }
 
 // sub is one id a waiter listens to, with its listen cursor.
@@ -186,9 +188,10 @@ func (h *Hub) register(elems []Element, timeout time.Duration, listen Cursor) *w
 
 	h.parked.Add(1)
 	for _, s := range w.subs {
-		s.ch.trim(cfg.maxDataForID) // R-Q-3: every delivery run starts by trimming
+		h.trim(s.ch, cfg.maxDataForID) // R-Q-3: every delivery run starts by trimming
 		if s.ch.addWaiter(w, s.cursor) && h.broker == nil {
 			h.events.add(true, s.ch.id)
+			h.stats.watchEvents.Add(1)
 		}
 	}
 	if items := collect(w, nil); len(items) > 0 {

@@ -132,6 +132,8 @@ func (pc *parkedConn) watch(w *waiter) {
 // connection and unregisters the poll.
 func (h *Hub) answerParked(w *waiter) {
 	pc := w.parked.Load()
+	h.stats.parked[w.proto].Add(-1)
+	h.stats.pollEnded(w)
 	if w.Outcome() == WaitDelivered {
 		_ = pc.conn.SetWriteDeadline(time.Now().Add(parkWriteTimeout))
 		_, _ = pc.conn.Write(w.Batch()) // a failed write means the client left

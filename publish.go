@@ -21,7 +21,7 @@ func servePublish(hub *Hub, logger *zap.Logger, w http.ResponseWriter, r *http.R
 	// bytes resets it, and the client would lose the reply.
 	body, rerr := readLimited(r, cfg.inMaxLen, "in_maxlen") // R-QUIRK-3: 413, nothing published
 	if rerr != nil {
-		return refuseIn(w, rerr, logger)
+		return refuseIn(hub, w, rerr, logger)
 	}
 	list, found := findPublishMarker(r, cfg.identifier)
 
@@ -29,6 +29,7 @@ func servePublish(hub *Hub, logger *zap.Logger, w http.ResponseWriter, r *http.R
 	// are none, commands included (R-IN-3, R-AUTH-5, R-CMD-12).
 	if refusal := cfg.users.Authenticate(list.Login, list.Password, list.HasCreds); refusal != "" {
 		logger.Info("publisher refused", zap.String("login", list.Login), zap.String("reason", refusal), zap.String("remote_ip", r.RemoteAddr))
+		hub.stats.loginsRefused.Add(1)
 		return writeAccessDenied(w, r, refusal)
 	}
 
@@ -40,7 +41,7 @@ func servePublish(hub *Hub, logger *zap.Logger, w http.ResponseWriter, r *http.R
 		}
 	}
 	if !found {
-		return refuseIn(w, badRequest("no identifier: send the ids in the X-Realplexor header"), logger)
+		return refuseIn(hub, w, badRequest("no identifier: send the ids in the X-Realplexor header"), logger)
 	}
 
 	var targets []Element
@@ -65,23 +66,23 @@ func servePublish(hub *Hub, logger *zap.Logger, w http.ResponseWriter, r *http.R
 			w.WriteHeader(http.StatusOK)
 			return nil
 		}
-		return refuseIn(w, badRequest("no ids to publish to"), logger)
+		return refuseIn(hub, w, badRequest("no ids to publish to"), logger)
 	}
 	if len(body) == 0 {
 		// R-QUIRK-8 fixed: an empty body would render as invalid JSON.
-		return refuseIn(w, badRequest("empty body: nothing to publish"), logger)
+		return refuseIn(hub, w, badRequest("empty body: nothing to publish"), logger)
 	}
 	if !json.Valid(body) {
 		// The body is spliced verbatim into every listener's reply
 		// (R-WAIT-13): one invalid message would make the whole batch
 		// unparseable and stall the channel for every browser.
-		return refuseIn(w, badRequest("body is not valid JSON"), logger)
+		return refuseIn(hub, w, badRequest("body is not valid JSON"), logger)
 	}
 	res, err := hub.PublishShared(targets, limiters, body)
 	if err != nil {
 		// Not stored, so not acknowledged: the publisher may retry.
 		logger.Error("publish not stored", zap.Error(err))
-		return refuseIn(w, unavailable(err), logger)
+		return refuseIn(hub, w, unavailable(err), logger)
 	}
 	if ce := logger.Check(zapcore.DebugLevel, "published"); ce != nil {
 		ce.Write(zap.Int("ids", len(targets)), zap.Int("limiters", len(limiters)), zap.Int("bytes", len(body)),
@@ -95,6 +96,7 @@ func servePublish(hub *Hub, logger *zap.Logger, w http.ResponseWriter, r *http.R
 		// that want to know it; the original clients ignore headers.
 		w.Header().Set(CursorHeader, res.Cursor.String())
 	}
+	hub.stats.published.Add(1)
 	// R-QUIRK-4: 200 with an empty body (Content-Length: 0), which the PHP
 	// and Python clients take as success (R-PHP-9).
 	w.WriteHeader(http.StatusOK)

@@ -43,8 +43,9 @@ func refuseWait(w http.ResponseWriter, err *requestError, logger *zap.Logger) er
 // client puts the body of a non-200 reply into its exception message
 // (R-PHP-5), so a back-end developer sees why. It is logged at Info:
 // a refused publish is a back-end bug worth seeing, unlike browser noise.
-func refuseIn(w http.ResponseWriter, err *requestError, logger *zap.Logger) error {
+func refuseIn(hub *Hub, w http.ResponseWriter, err *requestError, logger *zap.Logger) error {
 	logger.Info("publish refused", zap.Int("status", err.status), zap.String("reason", err.reason))
+	hub.stats.publishError(err.status)
 	w.Header().Set(ErrorHeader, err.reason)
 	writePlain(w, err.status, err.reason+"\n")
 	return nil

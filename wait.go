@@ -53,6 +53,7 @@ func serveWait(hub *Hub, logger *zap.Logger, w http.ResponseWriter, r *http.Requ
 	}
 
 	if cfg.maxParked > 0 && hub.parked.Load() >= int64(cfg.maxParked) {
+		hub.stats.pollsRefused.Add(1)
 		// Refuse early, keeping open files for the publish line and the
 		// rest of the server; the client retries with back-off.
 		w.Header().Set("Retry-After", "5")
@@ -81,6 +82,7 @@ func serveWait(hub *Hub, logger *zap.Logger, w http.ResponseWriter, r *http.Requ
 		h.Set("Transfer-Encoding", "identity")
 	}
 
+	waiter.proto = protoIndex(r.ProtoMajor)
 	select {
 	case <-waiter.Wake():
 	default:
@@ -89,6 +91,7 @@ func serveWait(hub *Hub, logger *zap.Logger, w http.ResponseWriter, r *http.Requ
 		}
 	}
 	defer hub.Release(waiter, waitCancelled)
+	defer func() { hub.stats.pollEnded(waiter) }()
 	w.WriteHeader(http.StatusOK)
 
 	immediate := false
@@ -102,10 +105,13 @@ func serveWait(hub *Hub, logger *zap.Logger, w http.ResponseWriter, r *http.Requ
 		if err := http.NewResponseController(w).Flush(); err != nil {
 			return nil
 		}
+		hub.stats.parked[waiter.proto].Add(1)
 		select {
 		case <-waiter.Wake():
 		case <-r.Context().Done():
+			hub.finish(waiter, waitCancelled) // so the poll is counted as the client's
 		}
+		hub.stats.parked[waiter.proto].Add(-1)
 	}
 
 	outcome := waiter.Outcome()
@@ -157,8 +163,10 @@ func hijackPoll(hub *Hub, waiter *waiter, w http.ResponseWriter, r *http.Request
 	if err != nil {
 		conn.Close()
 		hub.Release(waiter, waitCancelled)
+		hub.stats.pollEnded(waiter)
 		return true
 	}
+	hub.stats.parked[waiter.proto].Add(1)
 	hub.park(waiter, conn)
 	if ce := logger.Check(zapcore.DebugLevel, "poll parked"); ce != nil {
 		ce.Write(zap.Int("ids", len(waiter.subs)), zap.String("remote_ip", r.RemoteAddr))
