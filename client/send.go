@@ -32,9 +32,8 @@ func IDs(ids ...string) []IDCursor {
 type SendResult struct {
 	// Cursor is the cursor the server generated for the targets sent
 	// without one, taken from the X-Realplexor-Cursor reply header. It is
-	// "" when every target carried a cursor, and also when the server does
-	// not report it: caddy-realplexor currently answers a publish with an
-	// empty 200 and no such header.
+	// "" when every target carried a cursor, or when the server does not
+	// report it (the original Realplexor never does).
 	Cursor string
 	// Cursors maps each target id (without the namespace) to its cursor,
 	// when known: the one given, or else Cursor when the server reported it
