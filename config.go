@@ -56,7 +56,7 @@ type HubConfig struct {
 	Redis string `json:"redis,omitempty"`
 	// Most polls parked at once; more are refused at once with 503 and
 	// the client retries with back-off. Default: the process's open-files
-	// limit less 1000, a reserve for the publish line, the admin endpoint
+	// limit less 500, a reserve for the publish line, the admin endpoint
 	// and the rest of Caddy, so they keep working when browsers
 	// saturate the server.
 	MaxParked int `json:"max_parked,omitempty"`

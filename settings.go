@@ -7,7 +7,7 @@ import (
 
 // parkedReserve is how many open files max_parked leaves by default for
 // everything that is not a parked poll.
-const parkedReserve = 1000
+const parkedReserve = 500
 
 // defaultMaxParked derives max_parked from the open-files limit (0 when
 // it cannot be read: no limit).

@@ -2,8 +2,7 @@ package main
 
 // Server-side confirmation of parked subscribers for Nchan, which sends
 // nothing to a long-poll before a message: nchan_stub_status counts all
-// subscribers, the publisher location's channel info (GET with
-// Accept: text/json) those of one channel.
+// subscribers (bounded waits only: with two workers the count can lag).
 
 import (
 	"bufio"
