@@ -338,12 +338,7 @@ func (b *redisBroker) apply(e redisstore.Entry) {
 		woken = h.wakeListeners(ch, []*channel{ch}, msg, now, nil)
 	}
 	ch.mu.Unlock()
-	for _, w := range woken {
-		if w.batch == nil {
-			h.collectAll(w, now)
-		}
-		w.signal()
-	}
+	h.deliver(woken, now)
 }
 
 // resync reloads every mirrored queue after the subscription connection
@@ -511,20 +506,11 @@ func (b *redisBroker) watch(after Cursor, match func(string) bool) ([]WatchEvent
 	if err != nil {
 		return nil, err
 	}
-	seen := make(map[string]bool)
-	var picked []WatchEvent
-	for i := len(evs) - 1; i >= 0; i-- {
-		e := evs[i]
-		if seen[e.ID] || !match(e.ID) {
-			continue
-		}
-		seen[e.ID] = true
-		picked = append(picked, WatchEvent{Online: e.Online, Position: e.Pos, ID: e.ID})
+	log := make([]WatchEvent, len(evs))
+	for i, e := range evs {
+		log[i] = WatchEvent{Online: e.Online, Position: e.Pos, ID: e.ID}
 	}
-	for i, j := 0, len(picked)-1; i < j; i, j = i+1, j-1 {
-		picked[i], picked[j] = picked[j], picked[i]
-	}
-	return picked, nil
+	return newestPerID(log, after, match), nil
 }
 
 func (b *redisBroker) nextEventPosition() (int64, error) {

@@ -1,18 +1,12 @@
 package caddyrealplexor
 
 import (
+	"slices"
 	"sync"
 )
 
 // firstEventPosition: positions start at 10 (R-EVT-1).
 const firstEventPosition = 10
-
-// event is one presence transition in the WATCH log.
-type event struct {
-	pos    int64
-	online bool
-	id     string
-}
 
 // eventLog is the process-wide WATCH log (R-EVT-1, R-EVT-2). Events are
 // kept in up to three chains of EVENT_CHAIN_LEN+1 and the oldest chain is
@@ -22,7 +16,7 @@ type eventLog struct {
 	mu       sync.Mutex
 	next     int64
 	chainLen int
-	chains   [][]event
+	chains   [][]WatchEvent
 }
 
 const eventChains = 3
@@ -40,14 +34,14 @@ func (l *eventLog) setChainLen(n int) {
 func (l *eventLog) add(online bool, id string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e := event{pos: l.next, online: online, id: id}
+	e := WatchEvent{Online: online, Position: l.next, ID: id}
 	l.next++
 	if n := len(l.chains); n == 0 || len(l.chains[n-1]) > l.chainLen {
 		if n == eventChains {
 			l.chains[0] = nil
 			l.chains = append(l.chains[:0], l.chains[1:]...)
 		}
-		l.chains = append(l.chains, make([]event, 0, l.chainLen+1))
+		l.chains = append(l.chains, make([]WatchEvent, 0, l.chainLen+1))
 	}
 	last := len(l.chains) - 1
 	l.chains[last] = append(l.chains[last], e)
@@ -62,29 +56,35 @@ func (l *eventLog) nextPosition() int64 {
 
 // since returns, oldest first, the newest retained event of each id that
 // is newer than after and accepted by match (R-CMD-8).
-func (l *eventLog) since(after Cursor, match func(id string) bool) []event {
+func (l *eventLog) since(after Cursor, match func(id string) bool) []WatchEvent {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	var picked []event
+	var all []WatchEvent
+	for _, chain := range l.chains {
+		all = append(all, chain...)
+	}
+	l.mu.Unlock()
+	return newestPerID(all, after, match)
+}
+
+// newestPerID applies R-CMD-8 to a log held oldest first: scanning from
+// the newest event down to the first at or below after, it keeps the
+// newest event of each id accepted by match, and returns them oldest
+// first. The in-memory log and the shared (Redis) one both answer with it.
+func newestPerID(log []WatchEvent, after Cursor, match func(id string) bool) []WatchEvent {
+	var picked []WatchEvent
 	seen := make(map[string]bool)
-scan:
-	for c := len(l.chains) - 1; c >= 0; c-- {
-		chain := l.chains[c]
-		for i := len(chain) - 1; i >= 0; i-- {
-			e := chain[i]
-			if !after.Less(positionCursor(e.pos)) {
-				break scan
-			}
-			if seen[e.id] || !match(e.id) {
-				continue
-			}
-			seen[e.id] = true
-			picked = append(picked, e)
+	for i := len(log) - 1; i >= 0; i-- {
+		e := log[i]
+		if !after.Less(positionCursor(e.Position)) {
+			break
 		}
+		if seen[e.ID] || !match(e.ID) {
+			continue
+		}
+		seen[e.ID] = true
+		picked = append(picked, e)
 	}
-	for i, j := 0, len(picked)-1; i < j; i, j = i+1, j-1 {
-		picked[i], picked[j] = picked[j], picked[i]
-	}
+	slices.Reverse(picked)
 	return picked
 }
 

@@ -48,7 +48,7 @@ func (h *Hub) Publish(targets []Element, limiters []string, data []byte) Publish
 			c = res.Cursor
 		}
 		// Duplicate targets store the message twice (R-ID-9).
-		chans[indexOfID(sorted, t.ID)].insert(entry{cursor: c, msg: msg})
+		chans[sort.SearchStrings(sorted, t.ID)].insert(entry{cursor: c, msg: msg})
 	}
 
 	var woken []*waiter
@@ -58,17 +58,21 @@ func (h *Hub) Publish(targets []Element, limiters []string, data []byte) Publish
 		woken = h.wakeListeners(ch, chans, msg, now, woken)
 	}
 	unlockChannels(chans)
+	h.deliver(woken, now)
+	res.Delivered = len(woken)
+	return res
+}
 
-	// Wake outside the locks: the woken goroutines take channel locks to
-	// release themselves.
+// deliver completes and wakes the listeners wakeListeners claimed. It runs
+// outside the channel locks: collectAll and the woken goroutines take
+// them again.
+func (h *Hub) deliver(woken []*waiter, now time.Time) {
 	for _, w := range woken {
 		if w.batch == nil {
 			h.collectAll(w, now)
 		}
 		w.signal()
 	}
-	res.Delivered = len(woken)
-	return res
 }
 
 // wakeListeners claims every parked listener of ch that can see msg under
@@ -133,24 +137,17 @@ func (h *Hub) collectAll(w *waiter, now time.Time) {
 	for _, s := range w.subs {
 		s.ch.mu.Lock()
 	}
-	w.batch = renderBatch(collect(w, nil))
-	for _, s := range w.subs {
-		h.removeWaiter(s.ch, w, now)
-	}
+	h.answer(w, collect(w, nil), now)
 	for _, s := range w.subs {
 		s.ch.mu.Unlock()
 	}
 }
 
-func indexOfID(sorted []string, id string) int {
-	lo, hi := 0, len(sorted)
-	for lo < hi {
-		m := (lo + hi) / 2
-		if sorted[m] < id {
-			lo = m + 1
-		} else {
-			hi = m
-		}
+// answer gives a claimed listener its batch and unregisters it from all
+// its ids (R-WAIT-14); its channels must be locked.
+func (h *Hub) answer(w *waiter, items []batchItem, now time.Time) {
+	w.batch = renderBatch(items)
+	for _, s := range w.subs {
+		h.removeWaiter(s.ch, w, now)
 	}
-	return lo
 }

@@ -1,7 +1,9 @@
 package caddyrealplexor
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -40,12 +42,7 @@ type WatchEvent struct {
 // Watch returns the newest event per id with a position above after,
 // oldest first (R-CMD-8).
 func (h *Hub) Watch(after Cursor, match func(id string) bool) []WatchEvent {
-	evs := h.events.since(after, match)
-	out := make([]WatchEvent, len(evs))
-	for i, e := range evs {
-		out[i] = WatchEvent{Online: e.online, Position: e.pos, ID: e.id}
-	}
-	return out
+	return h.events.since(after, match)
 }
 
 // NextEventPosition is what the WATCH initial request reports (R-CMD-7).
@@ -169,9 +166,5 @@ func (h *Hub) Stats() string {
 }
 
 func sortWaiters(ws []*waiter) {
-	for i := 1; i < len(ws); i++ {
-		for j := i; j > 0 && ws[j].handle < ws[j-1].handle; j-- {
-			ws[j], ws[j-1] = ws[j-1], ws[j]
-		}
-	}
+	slices.SortFunc(ws, func(a, b *waiter) int { return cmp.Compare(a.handle, b.handle) })
 }

@@ -691,8 +691,8 @@ func TestEventLogChains(t *testing.T) {
 			l.add(i%2 == 0, fmt.Sprintf("id%02d", i))
 		}
 		evs := l.since(MustCursor("0"), rpxAll)
-		if l.len() != tc.retained || len(evs) != tc.retained || evs[0].pos != int64(tc.first) || evs[len(evs)-1].pos != int64(9+tc.events) {
-			t.Errorf("L=%d, %d events: len %d, listed %d from %d; want %d from %d", tc.chainLen, tc.events, l.len(), len(evs), evs[0].pos, tc.retained, tc.first)
+		if l.len() != tc.retained || len(evs) != tc.retained || evs[0].Position != int64(tc.first) || evs[len(evs)-1].Position != int64(9+tc.events) {
+			t.Errorf("L=%d, %d events: len %d, listed %d from %d; want %d from %d", tc.chainLen, tc.events, l.len(), len(evs), evs[0].Position, tc.retained, tc.first)
 		}
 		if l.nextPosition() != int64(10+tc.events) {
 			t.Errorf("next position %d", l.nextPosition())

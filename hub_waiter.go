@@ -196,10 +196,7 @@ func (h *Hub) register(elems []Element, timeout time.Duration, listen Cursor) *w
 	}
 	if items := collect(w, nil); len(items) > 0 {
 		w.claim(waitDelivered, h)
-		w.batch = renderBatch(items)
-		for _, s := range w.subs {
-			h.removeWaiter(s.ch, w, now)
-		}
+		h.answer(w, items, now)
 		w.signal()
 		return w
 	}
