@@ -197,17 +197,30 @@ func parseSize(s string, dst *int64) error {
 //
 //	realplexor_wait [<matcher>] [<hub>] {
 //		cors_origins <origin...>
+//		keep_alive on|off
 //	}
 func (h *Wait) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return parseHubArg(d, &h.Hub, func(opt string) error {
-		if opt != "cors_origins" {
+		switch opt {
+		case "cors_origins":
+			origins := d.RemainingArgs()
+			if len(origins) == 0 {
+				return d.ArgErr()
+			}
+			h.CORSOrigins = append(h.CORSOrigins, origins...)
+		case "keep_alive":
+			var v string
+			if !d.Args(&v) || d.NextArg() {
+				return d.ArgErr()
+			}
+			on, ok := map[string]bool{"on": true, "off": false}[v]
+			if !ok {
+				return d.Errf("keep_alive: must be on or off, got %q", v)
+			}
+			h.KeepAlive = &on
+		default:
 			return d.Errf("unknown option %q", opt)
 		}
-		origins := d.RemainingArgs()
-		if len(origins) == 0 {
-			return d.ArgErr()
-		}
-		h.CORSOrigins = append(h.CORSOrigins, origins...)
 		return nil
 	})
 }

@@ -511,7 +511,7 @@ func TestDirectiveUnmarshal(t *testing.T) {
 	}
 }
 
-// realplexor_wait's block (cors_origins) and realplexor_demo's block.
+// realplexor_wait's block (cors_origins, keep_alive) and realplexor_demo's block.
 func TestDirectiveBlocks(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -523,6 +523,10 @@ func TestDirectiveBlocks(t *testing.T) {
 		{name: "cors origins", input: "realplexor_wait {\n\tcors_origins https://a.example http://b.test:8080\n\tcors_origins *\n}",
 			parse: parseWaitForTest, want: Wait{CORSOrigins: []string{"https://a.example", "http://b.test:8080", "*"}}},
 		{name: "cors origins need a value", input: "realplexor_wait {\n\tcors_origins\n}", parse: parseWaitForTest, wantErr: []string{"Testfile:2"}},
+		{name: "keep_alive off", input: "realplexor_wait {\n\tkeep_alive off\n}", parse: parseWaitForTest, want: Wait{KeepAlive: new(false)}},
+		{name: "keep_alive on", input: "realplexor_wait {\n\tkeep_alive on\n}", parse: parseWaitForTest, want: Wait{KeepAlive: new(true)}},
+		{name: "keep_alive bad value", input: "realplexor_wait {\n\tkeep_alive maybe\n}", parse: parseWaitForTest, wantErr: []string{"maybe", "on or off"}},
+		{name: "keep_alive needs one value", input: "realplexor_wait {\n\tkeep_alive\n}", parse: parseWaitForTest, wantErr: []string{"Testfile:2"}},
 		{name: "unknown wait option", input: "realplexor_wait chat {\n\tcors https://a\n}", parse: parseWaitForTest, wantErr: []string{"cors"}},
 		{name: "demo defaults", input: "realplexor_demo", parse: parseDemoForTest, want: Demo{}},
 		{name: "demo settings", input: "realplexor_demo chat {\n\tnamespace sandbox_\n\tmax_text 200\n\trate_per_minute 6\n}",

@@ -203,6 +203,11 @@ type Wait struct {
 	// Origins whose pages may poll from another site (CORS), such as
 	// "https://www.example.com". "*" admits any origin, without cookies.
 	CORSOrigins []string `json:"cors_origins,omitempty"`
+	// KeepAlive lets a poll that asks for it ("Connection: keep-alive",
+	// as browsers send) keep its connection for the next request, which
+	// saves a TCP handshake and teardown per delivery. Default true;
+	// false closes after every reply, as the original does (R-GEN-4).
+	KeepAlive *bool `json:"keep_alive,omitempty"`
 
 	hub    *Hub
 	cors   *corsPolicy
@@ -229,7 +234,7 @@ func (h *Wait) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Han
 	if h.cors.apply(w, r) {
 		return nil
 	}
-	return serveWait(h.hub, h.logger, w, r)
+	return serveWait(h.hub, h.logger, w, r, h.KeepAlive == nil || *h.KeepAlive)
 }
 
 // Publish is the `realplexor_publish` handler: the back-end IN line.

@@ -302,12 +302,7 @@ func openRawPoll(t testing.TB, req string) *poll {
 // openRawPollAt is openRawPoll on another port.
 func openRawPollAt(t testing.TB, port int, req string) *poll {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
-	if err != nil {
-		t.Fatalf("dial wait: %v", err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	conn := dialPoll(t, port)
 	if _, err := io.WriteString(conn, req); err != nil {
 		t.Fatalf("write: %v", err)
 	}
@@ -332,6 +327,18 @@ func openRawPollAt(t testing.TB, port int, req string) *poll {
 		t.Fatalf("prelude: %q %v", prelude, err)
 	}
 	return p
+}
+
+// dialPoll opens a client connection to port for one test, bounded in time.
+func dialPoll(t testing.TB, port int) net.Conn {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
+	if err != nil {
+		t.Fatalf("dial wait: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	return conn
 }
 
 // rest reads the body after the prelude until the server closes.

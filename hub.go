@@ -48,8 +48,8 @@ type Hub struct {
 	// broker shares the hub between nodes (Redis); nil for a standalone hub.
 	broker *redisBroker
 
-	parkQueue parkQueue // replies of hijacked polls (park.go)
-	stats     hubStats  // event counters for metrics (metrics.go)
+	parkedConns atomic.Int64 // hijacked polls not yet answered (park.go)
+	stats       hubStats     // event counters for metrics (metrics.go)
 }
 
 const (
@@ -104,7 +104,6 @@ func NewHub(name string, opts HubOptions) (*Hub, error) {
 		h.shards[i].m = make(map[string]*channel)
 	}
 	h.cfg.Store(defaultSettings())
-	h.startParkWriters()
 	if opts.Redis != nil {
 		h.broker = newRedisBroker(h, opts.Redis)
 	}
@@ -133,7 +132,9 @@ func (h *Hub) Destruct() error {
 		close(h.stop)
 		h.sweeping.Wait()
 		h.ReleaseAll()
-		h.stopParkWriters()
+		// Hijacked polls are answered by their own goroutines; a write
+		// is bounded by parkWriteTimeout.
+		h.drainParked(parkWriteTimeout + time.Second)
 		if h.broker != nil {
 			h.broker.close()
 		}

@@ -3,6 +3,7 @@ package caddyrealplexor
 import (
 	"bytes"
 	"slices"
+	"sort"
 	"strings"
 )
 
@@ -30,8 +31,13 @@ func collect(w *waiter, only []*channel) []batchItem {
 		if only != nil && !slices.Contains(only, s.ch) {
 			continue
 		}
-		for _, e := range s.ch.queue {
-			if !s.cursor.Less(e.cursor) || !w.sees(e.msg) {
+		// The queue is in cursor order: skip to the first entry above the
+		// listen cursor rather than compare every entry (a listener is
+		// usually at the tail).
+		q := s.ch.queue
+		q = q[sort.Search(len(q), func(i int) bool { return s.cursor.Less(q[i].cursor) }):]
+		for _, e := range q {
+			if !w.sees(e.msg) {
 				continue
 			}
 			if index == nil {

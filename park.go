@@ -1,9 +1,12 @@
 package caddyrealplexor
 
 import (
+	"errors"
 	"net"
-	"sync"
-	"sync/atomic"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
 	"time"
 )
 
@@ -15,145 +18,130 @@ import (
 // takes its connection over (hijacks it), writes the head itself and lets
 // the handler return. What stays is the connection, the waiter and one
 // small goroutine blocked in Read, which is how a client that hangs up is
-// noticed (R-WAIT-17). The reply is written by a few writer goroutines of
-// the hub when the poll is woken; the connection is then closed, as every
-// Realplexor reply ends (R-GEN-4).
+// noticed (R-WAIT-17).
+//
+// The same goroutine writes the reply. Waking a poll moves its read
+// deadline into the past, which ends the Read at once; the goroutine then
+// writes the batch (or nothing, for a timeout) and either closes the
+// connection, as every original Realplexor reply ends (R-GEN-4), or, for
+// a client that asked to keep it alive, hands it back to the http.Server
+// that accepted it (handback.go), so the next poll on it skips the TCP
+// handshake and teardown. Writing in the poll's own goroutine keeps a
+// slow client from holding up the others, and after a broadcast puts
+// every reply in the run queue ahead of the reconnects it causes.
 //
 // Caddy neither sees nor waits for these connections, so the hub answers
 // them itself: on exit (the stopping event), on Destruct, and on WAIT_TIMEOUT.
 
 // parkedConn is a hijacked poll's connection.
 type parkedConn struct {
-	conn   net.Conn
-	hub    *Hub
-	queued atomic.Bool // handed to the writers once
+	conn net.Conn
+	hub  *Hub
+	// keepAlive: the reply is chunked and the connection goes back to srv
+	// afterwards, unless the client sent bytes while parked.
+	keepAlive bool
+	srv       *http.Server
 }
-
-// parkWriters is how many goroutines write replies of hijacked polls.
-// Writes go to socket buffers and rarely block; a few keep a slow client
-// from holding up the rest.
-const parkWriters = 4
 
 // parkWriteTimeout bounds writing one reply to a parked client.
 const parkWriteTimeout = 10 * time.Second
 
-// parkQueue feeds the writers. It is unbounded so that waking never
-// blocks a publisher holding no locks but many listeners to wake.
-type parkQueue struct {
-	mu     sync.Mutex
-	cond   *sync.Cond
-	items  []*waiter
-	closed bool
-	wg     sync.WaitGroup
-}
-
-func (h *Hub) startParkWriters() {
-	q := &h.parkQueue
-	q.cond = sync.NewCond(&q.mu)
-	for i := 0; i < parkWriters; i++ {
-		q.wg.Add(1)
-		go h.parkWriter()
-	}
-}
-
-// stopParkWriters lets the writers finish what is queued, then stops them.
-func (h *Hub) stopParkWriters() {
-	q := &h.parkQueue
-	q.mu.Lock()
-	q.closed = true
-	q.cond.Broadcast()
-	q.mu.Unlock()
-	q.wg.Wait()
-}
-
-func (q *parkQueue) push(w *waiter) {
-	q.mu.Lock()
-	q.items = append(q.items, w)
-	q.cond.Signal()
-	q.mu.Unlock()
-}
-
-func (h *Hub) parkWriter() {
-	q := &h.parkQueue
-	defer q.wg.Done()
-	for {
-		q.mu.Lock()
-		for len(q.items) == 0 && !q.closed {
-			q.cond.Wait()
-		}
-		if len(q.items) == 0 {
-			q.mu.Unlock()
-			return
-		}
-		w := q.items[0]
-		q.items[0] = nil
-		q.items = q.items[1:]
-		q.mu.Unlock()
-		h.answerParked(w)
-	}
-}
+// aLongTimeAgo is a read deadline that ends a blocked Read at once.
+var aLongTimeAgo = time.Unix(1, 0)
 
 // park hands a hijacked connection whose head is written to the hub.
-func (h *Hub) park(w *waiter, conn net.Conn) {
-	pc := &parkedConn{conn: conn, hub: h}
+func (h *Hub) park(w *waiter, pc *parkedConn) {
+	h.parkedConns.Add(1)
 	w.parked.Store(pc)
-	// The poll may have been woken between Register and now: then nobody
-	// has queued it yet.
+	// The poll may have been woken between Register and now, before the
+	// parkedConn was visible to signal: interrupt the first Read ourselves.
 	select {
 	case <-w.wake:
-		pc.enqueue(w)
+		pc.interrupt()
 	default:
 	}
-	go pc.watch(w)
+	go pc.serve(w)
 }
 
-// enqueue queues the reply of a woken hijacked poll, once.
-func (pc *parkedConn) enqueue(w *waiter) {
-	if pc.queued.CompareAndSwap(false, true) {
-		pc.hub.parkQueue.push(w)
-	}
+// interrupt ends the watching Read so that serve answers the poll.
+func (pc *parkedConn) interrupt() {
+	_ = pc.conn.SetReadDeadline(aLongTimeAgo)
 }
 
-// watch reads until the client hangs up or the connection is closed
-// after the reply. Bytes sent after the request are ignored (R-WAIT-18).
-func (pc *parkedConn) watch(w *waiter) {
+// serve watches a parked connection until the poll ends, then answers it.
+func (pc *parkedConn) serve(w *waiter) {
+	h := pc.hub
+	defer h.parkedConns.Add(-1)
 	var b [1]byte
+	reusable := pc.keepAlive
+	var err error
 	for {
-		if _, err := pc.conn.Read(b[:]); err != nil {
+		var n int
+		if n, err = pc.conn.Read(b[:]); err != nil {
 			break
 		}
+		if n > 0 {
+			// Bytes after the request are ignored (R-WAIT-18); a client
+			// that sends them does not get its connection back, since the
+			// next request could start anywhere in them.
+			reusable = false
+		}
 	}
-	// The client left while parked (R-WAIT-17), or the reply was written
-	// and the connection closed: either way a writer has the last word.
-	pc.hub.finish(w, waitCancelled)
-}
-
-// answerParked writes a woken hijacked poll's reply, closes the
-// connection and unregisters the poll.
-func (h *Hub) answerParked(w *waiter) {
-	pc := w.parked.Load()
+	if h.finish(w, waitCancelled) {
+		// The client left while parked (R-WAIT-17).
+		h.stats.parked[w.proto].Add(-1)
+		h.stats.pollEnded(w)
+		pc.conn.Close()
+		h.Release(w, waitCancelled)
+		return
+	}
+	<-w.wake // claimed by a publish, WAIT_TIMEOUT or shutdown: the batch is set
 	h.stats.parked[w.proto].Add(-1)
 	h.stats.pollEnded(w)
-	if w.Outcome() == WaitDelivered {
-		_ = pc.conn.SetWriteDeadline(time.Now().Add(parkWriteTimeout))
-		_, _ = pc.conn.Write(w.Batch()) // a failed write means the client left
+	outcome := w.Outcome()
+	var reply []byte
+	if outcome == WaitDelivered {
+		reply = w.Batch()
+	}
+	if pc.keepAlive {
+		reply = chunkedReply(reply)
+	}
+	_ = pc.conn.SetWriteDeadline(time.Now().Add(parkWriteTimeout))
+	_, werr := pc.conn.Write(reply)
+	// After a broadcast every woken poll's goroutine is in the run queue:
+	// let them all write before any of them unregisters, closes or hands
+	// its connection back, which is what lets the clients' next polls in
+	// to compete for the CPU.
+	runtime.Gosched()
+	h.Release(w, waitCancelled)
+
+	reusable = reusable && werr == nil && outcome != WaitShutdown && errors.Is(err, os.ErrDeadlineExceeded)
+	if reusable && pc.conn.SetDeadline(time.Time{}) == nil && handBack(pc.srv, pc.conn) {
+		return
 	}
 	pc.conn.Close()
-	h.Release(w, waitCancelled)
 }
 
-// drainParked waits, up to d, for queued replies of hijacked polls to be
-// written, so an exiting process closes them itself.
+// chunkedReply frames a reply body as the last chunks of a kept-alive
+// poll's chunked response: the prelude went out as the first chunk.
+func chunkedReply(body []byte) []byte {
+	const end = "0\r\n\r\n"
+	if len(body) == 0 {
+		return []byte(end)
+	}
+	out := make([]byte, 0, len(body)+len(end)+12)
+	out = strconv.AppendInt(out, int64(len(body)), 16)
+	out = append(out, "\r\n"...)
+	out = append(out, body...)
+	out = append(out, "\r\n"...)
+	return append(out, end...)
+}
+
+// drainParked waits, up to d, for the woken hijacked polls to be
+// answered, so an exiting process closes them itself.
 func (h *Hub) drainParked(d time.Duration) {
 	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		q := &h.parkQueue
-		q.mu.Lock()
-		n := len(q.items)
-		q.mu.Unlock()
-		if n == 0 {
-			return
-		}
+	for h.parkedConns.Load() > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -1,19 +1,24 @@
 package caddyrealplexor
 
 import (
-	"bytes"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"golang.org/x/net/http/httpguts"
 )
 
 // waitPrelude is what every parked poll receives first (R-WAIT-7): old
 // browser consoles stay quiet about a pending request that has a body.
 var waitPrelude = []byte(" \r\n")
+
+// chunkedPrelude is the prelude as the first chunk of a kept-alive poll.
+var chunkedPrelude = []byte("3\r\n \r\n\r\n")
 
 // writeTimeoutMargin keeps a poll's own timeout inside the server's write
 // timeout, so the poll ends with a clean empty reply rather than a cut
@@ -33,7 +38,7 @@ const WaitTimeoutHeader = "X-Realplexor-Wait-Timeout"
 
 // serveWait answers one WAIT request: the static pages, or a long poll
 // that parks until data, WAIT_TIMEOUT, the client leaving or shutdown.
-func serveWait(hub *Hub, logger *zap.Logger, w http.ResponseWriter, r *http.Request) error {
+func serveWait(hub *Hub, logger *zap.Logger, w http.ResponseWriter, r *http.Request, allowKeepAlive bool) error {
 	cfg := hub.settings()
 	list, rerr := findWaitMarker(r, cfg)
 	if rerr != nil {
@@ -74,7 +79,8 @@ func serveWait(hub *Hub, logger *zap.Logger, w http.ResponseWriter, r *http.Requ
 		h.Set(CursorHeader, lc.String())
 	}
 	h.Set(WaitTimeoutHeader, seconds(timeout))
-	if r.ProtoMajor == 1 {
+	keepAlive := allowKeepAlive && asksKeepAlive(r)
+	if r.ProtoMajor == 1 && !keepAlive {
 		// One poll per connection, body ended by closing it, as the
 		// original does (R-GEN-4, R-PORT-3): "identity" makes net/http
 		// skip chunking and close after the reply.
@@ -86,7 +92,7 @@ func serveWait(hub *Hub, logger *zap.Logger, w http.ResponseWriter, r *http.Requ
 	select {
 	case <-waiter.Wake():
 	default:
-		if r.ProtoMajor == 1 && hijackPoll(hub, waiter, w, r, logger) {
+		if r.ProtoMajor == 1 && hijackPoll(hub, waiter, w, r, keepAlive, logger) {
 			return nil // parked outside net/http (park.go)
 		}
 	}
@@ -134,31 +140,40 @@ var warnWriteTimeoutOnce sync.Once
 // fixedWaitHeaders come first, in the original's order (R-WAIT-7).
 var fixedWaitHeaders = map[string]bool{"Connection": true, "Cache-Control": true, "Expires": true, "Content-Type": true, "Transfer-Encoding": true}
 
+// asksKeepAlive reports whether a poll may keep its connection for the
+// next request. The original closed after every reply (R-GEN-4) and its
+// clients may read to the end of the connection, so only a client that
+// says so explicitly gets to keep it: browsers send "Connection:
+// keep-alive" with HTTP/1.1, raw-socket clients and plain HTTP libraries
+// usually do not.
+func asksKeepAlive(r *http.Request) bool {
+	return r.ProtoMajor == 1 && r.ProtoMinor == 1 && !r.Close &&
+		httpguts.HeaderValuesContainsToken(r.Header["Connection"], "keep-alive")
+}
+
 // hijackPoll takes over an HTTP/1.x poll's connection, writes the head
 // and the prelude itself and parks the poll in the hub (park.go). It
 // reports false, changing nothing, when the connection cannot be taken.
-func hijackPoll(hub *Hub, waiter *waiter, w http.ResponseWriter, r *http.Request, logger *zap.Logger) bool {
-	h := w.Header()
-	var head bytes.Buffer
-	head.WriteString("HTTP/1.1 200 OK\r\nConnection: close\r\n")
-	for _, k := range []string{"Cache-Control", "Expires", "Content-Type"} {
-		head.WriteString(k + ": " + h.Get(k) + "\r\n")
+// A kept-alive poll's reply is chunked, the prelude its first chunk.
+func hijackPoll(hub *Hub, waiter *waiter, w http.ResponseWriter, r *http.Request, keepAlive bool, logger *zap.Logger) bool {
+	conn, rw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return false
 	}
-	_ = h.WriteSubset(&head, fixedWaitHeaders)
-	head.WriteString("\r\n")
-	head.Write(waitPrelude)
-
+	srv, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
+	if rw.Reader.Buffered() > 0 || srv == nil {
+		// Bytes past the request (a pipelined one, say) are net/http's
+		// to parse, not ours: this connection ends with the reply.
+		keepAlive = false
+	}
 	// Let the access log tell hijacked polls apart: Caddy logs them when
 	// the handler returns, before they are answered.
 	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
 		extra.Add(zap.Bool("realplexor_parked", true))
 	}
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		return false
-	}
+
 	_ = conn.SetDeadline(time.Now().Add(parkWriteTimeout))
-	_, err = conn.Write(head.Bytes())
+	_, err = conn.Write(parkedHead(w.Header(), keepAlive))
 	_ = conn.SetDeadline(time.Time{})
 	if err != nil {
 		conn.Close()
@@ -167,11 +182,60 @@ func hijackPoll(hub *Hub, waiter *waiter, w http.ResponseWriter, r *http.Request
 		return true
 	}
 	hub.stats.parked[waiter.proto].Add(1)
-	hub.park(waiter, conn)
+	hub.park(waiter, &parkedConn{conn: conn, hub: hub, keepAlive: keepAlive, srv: srv})
 	if ce := logger.Check(zapcore.DebugLevel, "poll parked"); ce != nil {
-		ce.Write(zap.Int("ids", len(waiter.subs)), zap.String("remote_ip", r.RemoteAddr))
+		ce.Write(zap.Int("ids", len(waiter.subs)), zap.String("remote_ip", r.RemoteAddr), zap.Bool("keep_alive", keepAlive))
 	}
 	return true
+}
+
+// parkedHead is a hijacked poll's response head and prelude, the fixed
+// headers first in the original's order (R-WAIT-7), then the others in
+// byte order. It writes what net/http would, without its sorting pool:
+// this runs once per poll.
+func parkedHead(h http.Header, keepAlive bool) []byte {
+	b := make([]byte, 0, 512)
+	b = append(b, "HTTP/1.1 200 OK\r\n"...)
+	if !keepAlive {
+		b = append(b, "Connection: close\r\n"...)
+	}
+	for _, k := range []string{"Cache-Control", "Expires", "Content-Type"} {
+		b = appendHeader(b, k, h.Get(k))
+	}
+	var others [16]string
+	keys := others[:0]
+	for k := range h {
+		if !fixedWaitHeaders[k] {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		for _, v := range h[k] {
+			b = appendHeader(b, k, v)
+		}
+	}
+	if keepAlive {
+		b = append(b, "Transfer-Encoding: chunked\r\n\r\n"...)
+		return append(b, chunkedPrelude...)
+	}
+	b = append(b, "\r\n"...)
+	return append(b, waitPrelude...)
+}
+
+// appendHeader appends one header line; a line break in a value (which
+// net/http would refuse to send) becomes a space.
+func appendHeader(b []byte, k, v string) []byte {
+	b = append(b, k...)
+	b = append(b, ": "...)
+	start := len(b)
+	b = append(b, strings.TrimSpace(v)...)
+	for i := start; i < len(b); i++ {
+		if b[i] == '\r' || b[i] == '\n' {
+			b[i] = ' '
+		}
+	}
+	return append(b, "\r\n"...)
 }
 
 // pollTimeout clamps WAIT_TIMEOUT below the server's write timeout, which

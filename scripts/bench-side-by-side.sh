@@ -12,6 +12,9 @@
 #               (a connection per publish, as the PHP client; then again
 #               with kept-alive publisher connections unless KEEPALIVE=0)
 #
+# Realplexor's fanout and throughput run twice: with a connection per poll
+# (the original clients) and with kept-alive polls (browsers).
+#
 # Results: bench/results/side-by-side.md (medians, every run beside them,
 # the machine and the command) and side-by-side.jsonl (one JSON result
 # line per run); server and tool logs in bench/results/logs/.
@@ -173,6 +176,7 @@ start_servers() { # $1: repetition, for the log names
 	sleep 1
 }
 
+poll_modes=("" "-poll-keepalive")
 loads=()
 run_one() { # label target mode args…
 	local label=$1 target=$2 mode=$3
@@ -187,6 +191,7 @@ run_one() { # label target mode args…
 	fi
 	local load scen=$mode
 	case " $* " in *" -keepalive "*) scen=$mode-keepalive ;; esac
+	case " $* " in *" -poll-keepalive "*) scen=$scen-polls-kept ;; esac
 	load=$(cut -d' ' -f1-3 /proc/loadavg)
 	loads+=("$label $target $scen: $load")
 	echo "-- $label $target $mode $* (load average $load)"
@@ -208,15 +213,26 @@ for rep in $(seq 1 "$REPS"); do
 	for t in "${order[@]}"; do
 		run_one "rep$rep" "$t" hold -n "$HOLD_N" -channels "$HOLD_C" -hold "$HOLD_T" -source-count "$SOURCES"
 	done
+	# Realplexor twice: polls on a connection each (the original clients)
+	# and kept-alive polls (browsers); Nchan's subscribers keep theirs.
 	for t in "${order[@]}"; do
-		run_one "rep$rep" "$t" fanout -n "$FAN_N" -rounds "$FAN_R" -source-count "$SOURCES"
+		for polls in "${poll_modes[@]}"; do
+			[ "$t" = nchan ] && [ -n "$polls" ] && continue
+			run_one "rep$rep" "$t" fanout $polls -n "$FAN_N" -rounds "$FAN_R" -source-count "$SOURCES"
+		done
 	done
 	for t in "${order[@]}"; do
-		run_one "rep$rep" "$t" throughput -n "$TP_K" -channels "$TP_K" -publishers "$TP_P" -duration "$TP_D" -source-count "$SOURCES"
+		for polls in "${poll_modes[@]}"; do
+			[ "$t" = nchan ] && [ -n "$polls" ] && continue
+			run_one "rep$rep" "$t" throughput $polls -n "$TP_K" -channels "$TP_K" -publishers "$TP_P" -duration "$TP_D" -source-count "$SOURCES"
+		done
 	done
 	if [ "$KEEPALIVE" = 1 ]; then
 		for t in "${order[@]}"; do
-			run_one "rep$rep" "$t" throughput -keepalive -n "$TP_K" -channels "$TP_K" -publishers "$TP_P" -duration "$TP_D" -source-count "$SOURCES"
+			for polls in "${poll_modes[@]}"; do
+				[ "$t" = nchan ] && [ -n "$polls" ] && continue
+				run_one "rep$rep" "$t" throughput -keepalive $polls -n "$TP_K" -channels "$TP_K" -publishers "$TP_P" -duration "$TP_D" -source-count "$SOURCES"
+			done
 		done
 	fi
 	if [ -f "$scratch/nginx-$rep/nginx-error.log" ]; then

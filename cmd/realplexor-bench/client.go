@@ -5,7 +5,10 @@ package main
 //
 //   Realplexor WAIT: a fresh connection per poll (the original protocol),
 //   GET /?identifier=[<cursor>:]<id>; parked once the head and the " \r\n"
-//   prelude are in; the reply lasts until the server closes.
+//   prelude are in; the reply lasts until the server closes. With
+//   -poll-keepalive the poll says "Connection: keep-alive", as browsers
+//   do, and the next poll reuses the connection when the reply was framed
+//   (chunks, the prelude the first one, or Content-Length).
 //   Nchan long-poll: one keep-alive connection, GET /sub/<id> with
 //   If-Modified-Since / If-None-Match from the previous reply; one message
 //   per reply, framed by Content-Length (or chunks).
@@ -108,6 +111,7 @@ type sub struct {
 	head    respHead
 	pre     [3]byte
 
+	left     int64  // Realplexor: body bytes still due after the prelude (Content-Length), or -1
 	cursor   string // Realplexor: where the next poll continues
 	lm, etag string // Nchan: the last message id
 	polls    int
@@ -177,14 +181,35 @@ func (s *sub) arm() error {
 }
 
 func (s *sub) armRealplexor() error {
-	s.dropConn()
-	c, err := s.b.dialer.dial(s.b.waitAddr, s.idx, true)
-	if err != nil {
-		return err
+	for attempt := 0; ; attempt++ {
+		c := s.currentConn()
+		reused := c != nil
+		if !s.b.pollKeep || c == nil {
+			s.dropConn()
+			nc, err := s.b.dialer.dial(s.b.waitAddr, s.idx, true)
+			if err != nil {
+				return err
+			}
+			if err := s.setConn(nc); err != nil {
+				return err
+			}
+			c, reused = nc, false
+		}
+		err := s.pollRealplexor(c)
+		if err == nil {
+			return nil
+		}
+		s.dropConn()
+		// A kept-alive connection the server closed between polls: the
+		// request meets a reset or an EOF; poll again on a new one.
+		if !reused || attempt > 0 || !(errors.Is(err, io.EOF) || isReset(err)) {
+			return err
+		}
 	}
-	if err := s.setConn(c); err != nil {
-		return err
-	}
+}
+
+// pollRealplexor sends one poll on c and reads up to the prelude.
+func (s *sub) pollRealplexor(c net.Conn) error {
 	s.req = append(s.req[:0], "GET /?identifier="...)
 	if s.cursor != "" {
 		s.req = append(s.req, s.cursor...)
@@ -193,6 +218,9 @@ func (s *sub) armRealplexor() error {
 	s.req = append(s.req, s.ch...)
 	s.req = append(s.req, " HTTP/1.1\r\nHost: "...)
 	s.req = append(s.req, s.b.waitAddr...)
+	if s.b.pollKeep {
+		s.req = append(s.req, "\r\nConnection: keep-alive"...)
+	}
 	s.req = append(s.req, "\r\n\r\n"...)
 	s.polls++
 	if _, err := c.Write(s.req); err != nil {
@@ -210,11 +238,22 @@ func (s *sub) armRealplexor() error {
 		// empty reply misses nothing.
 		s.cursor = s.head.cursor
 	}
-	if _, err := io.ReadFull(s.br, s.pre[:]); err != nil {
+	var err error
+	if s.head.chunked {
+		s.body, err = readChunk(s.br, s.body[:0], len(prelude))
+		copy(s.pre[:], s.body)
+	} else {
+		_, err = io.ReadFull(s.br, s.pre[:])
+	}
+	if err != nil {
 		return fmt.Errorf("prelude: %w", err)
 	}
 	if string(s.pre[:]) != string(prelude) {
 		return fmt.Errorf("prelude %q, want %q", s.pre[:], prelude)
+	}
+	s.left = -1
+	if s.head.contentLength >= 0 {
+		s.left = s.head.contentLength - int64(len(prelude))
 	}
 	return nil
 }
@@ -275,10 +314,21 @@ func (s *sub) await(onMsg func(data []byte, at time.Time)) (int, error) {
 var errRearm = errors.New("connection closed by the server between polls; re-arm")
 
 func (s *sub) awaitRealplexor(onMsg func([]byte, time.Time)) (int, error) {
-	defer s.dropConn()
 	var err error
-	s.body, err = readToEOF(s.br, s.body[:0], maxReplySize)
+	framed := true
+	switch {
+	case s.head.chunked:
+		s.body, err = readChunked(s.br, s.body[:0], maxReplySize)
+	case s.left >= 0 && s.left <= maxReplySize:
+		s.body, err = readN(s.br, s.body[:0], int(s.left))
+	default:
+		framed = false
+		s.body, err = readToEOF(s.br, s.body[:0], maxReplySize)
+	}
 	at := time.Now()
+	if err != nil || !framed || s.head.close || !s.b.pollKeep {
+		s.dropConn()
+	}
 	if err != nil {
 		return 0, err
 	}

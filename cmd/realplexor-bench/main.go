@@ -69,6 +69,7 @@ type bench struct {
 	hold       time.Duration
 	publishers int
 	keepalive  bool
+	pollKeep   bool
 	sources    []net.IP
 	msgSize    int
 	conc       int
@@ -152,6 +153,7 @@ func parseFlags(args []string) (*bench, error) {
 	fs.DurationVar(&b.hold, "hold", 5*time.Second, "hold: time to keep the polls parked while sampling CPU (at most 10m)")
 	fs.IntVar(&b.publishers, "publishers", 16, "throughput: concurrent publishers")
 	fs.BoolVar(&b.keepalive, "keepalive", false, "publishers keep their HTTP connection alive (default: the PHP client's connection per publish)")
+	fs.BoolVar(&b.pollKeep, "poll-keepalive", false, "Realplexor: WAIT polls keep their connection alive between polls with \"Connection: keep-alive\", as browsers do (default: a connection per poll, as the original clients)")
 	fs.StringVar(&sources, "sources", "", "loopback source addresses for subscriber connections, comma-separated (127.0.0.2,127.0.0.3,…)")
 	fs.IntVar(&sourceCount, "source-count", 0, "spread subscriber connections over 127.0.0.2 … 127.0.0.(K+1)")
 	fs.IntVar(&b.msgSize, "msg-size", 64, "bytes per published message (at least the {\"seq\":N} it carries)")
@@ -388,6 +390,7 @@ func orderedResult(b *bench, res map[string]any) ordered {
 	}
 	out = append(out,
 		kv{"keepalive_publishers", b.keepalive},
+		kv{"keepalive_polls", b.pollKeep},
 		kv{"sources", src},
 		kv{"pids", b.pids},
 		kv{"client_cpu_s", round3(selfCPU())},

@@ -103,8 +103,19 @@ var scenarios = []scenario{
 }
 
 var reportTargets = []struct{ key, title string }{
-	{targetRealplexor, "caddy-realplexor"},
+	{targetRealplexor, "caddy-realplexor, a connection per poll"},
+	{targetRealplexor + "-keepalive", "caddy-realplexor, kept-alive polls"},
 	{targetNchan, "nginx + Nchan"},
+}
+
+// targetKey is a result's column: Realplexor runs with kept-alive polls
+// (as browsers poll) get their own beside the original clients' runs.
+func targetKey(r map[string]any) string {
+	t, _ := r["target"].(string)
+	if ka, _ := r["keepalive_polls"].(bool); ka && t == targetRealplexor {
+		return t + "-keepalive"
+	}
+	return t
 }
 
 func scenarioKey(r map[string]any) string {
@@ -152,7 +163,7 @@ func renderReport(w io.Writer, lines []map[string]any) error {
 			if scenarioKey(r) != s.key {
 				continue
 			}
-			t, _ := r["target"].(string)
+			t := targetKey(r)
 			byTarget[t] = append(byTarget[t], r)
 			if first == nil {
 				first = r

@@ -168,25 +168,14 @@ func readToEOF(br *bufio.Reader, dst []byte, limit int) ([]byte, error) {
 
 func readChunked(br *bufio.Reader, dst []byte, limit int) ([]byte, error) {
 	for {
-		line, err := br.ReadSlice('\n')
+		size, err := readChunkSize(br)
 		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
 			return dst, err
-		}
-		line = trimEOL(line)
-		if i := bytes.IndexByte(line, ';'); i >= 0 {
-			line = line[:i]
-		}
-		size, err := strconv.ParseUint(string(bytes.TrimSpace(line)), 16, 31)
-		if err != nil {
-			return dst, fmt.Errorf("bad chunk size %q", clip(line))
 		}
 		if size == 0 {
 			// Trailer section, ended by an empty line.
 			for {
-				line, err = br.ReadSlice('\n')
+				line, err := br.ReadSlice('\n')
 				if err != nil {
 					if err == io.EOF {
 						err = io.ErrUnexpectedEOF
@@ -198,17 +187,59 @@ func readChunked(br *bufio.Reader, dst []byte, limit int) ([]byte, error) {
 				}
 			}
 		}
-		if len(dst)+int(size) > limit {
+		if len(dst)+size > limit {
 			return dst, fmt.Errorf("body over the %d limit", limit)
 		}
-		if dst, err = readN(br, dst, int(size)); err != nil {
+		if dst, err = readChunkData(br, dst, size); err != nil {
 			return dst, err
 		}
-		crlf, err := br.ReadSlice('\n')
-		if err != nil || len(trimEOL(crlf)) != 0 {
-			return dst, fmt.Errorf("chunk not followed by CRLF")
-		}
 	}
+}
+
+// readChunk appends one chunk of a chunked body (not the last, empty one)
+// of at most limit bytes to dst.
+func readChunk(br *bufio.Reader, dst []byte, limit int) ([]byte, error) {
+	size, err := readChunkSize(br)
+	if err != nil {
+		return dst, err
+	}
+	if size == 0 || size > limit {
+		return dst, fmt.Errorf("chunk of %d bytes, want 1 to %d", size, limit)
+	}
+	return readChunkData(br, dst, size)
+}
+
+// readChunkSize reads a chunk's size line.
+func readChunkSize(br *bufio.Reader) (int, error) {
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, err
+	}
+	line = trimEOL(line)
+	if i := bytes.IndexByte(line, ';'); i >= 0 {
+		line = line[:i]
+	}
+	size, err := strconv.ParseUint(string(bytes.TrimSpace(line)), 16, 31)
+	if err != nil {
+		return 0, fmt.Errorf("bad chunk size %q", clip(line))
+	}
+	return int(size), nil
+}
+
+// readChunkData appends a chunk's size bytes and checks the CRLF after.
+func readChunkData(br *bufio.Reader, dst []byte, size int) ([]byte, error) {
+	dst, err := readN(br, dst, size)
+	if err != nil {
+		return dst, err
+	}
+	crlf, err := br.ReadSlice('\n')
+	if err != nil || len(trimEOL(crlf)) != 0 {
+		return dst, fmt.Errorf("chunk not followed by CRLF")
+	}
+	return dst, nil
 }
 
 // grow makes room for n more bytes after len(b).

@@ -271,6 +271,7 @@ func TestReport(t *testing.T) {
 		{"mode": "hold", "target": "realplexor", "n": 10000.0, "channels": 1000.0, "hold_s": 5.0, "rss_per_parked_kb": 6.5, "parked": 10000.0},
 		{"mode": "hold", "target": "nchan", "n": 10000.0, "channels": 1000.0, "hold_s": 5.0, "rss_per_parked_kb": 10.5, "parked": 10000.0},
 		{"mode": "throughput", "target": "nchan", "keepalive_publishers": true, "n": 1000.0, "channels": 1000.0, "publishers": 16.0, "duration_s": 20.0, "cpu_s_per_1000": 0.022},
+		{"mode": "throughput", "target": "realplexor", "keepalive_publishers": true, "keepalive_polls": true, "n": 1000.0, "channels": 1000.0, "publishers": 16.0, "duration_s": 20.0, "cpu_s_per_1000": 0.09},
 	}
 	var sb strings.Builder
 	if err := renderReport(&sb, lines); err != nil {
@@ -279,10 +280,10 @@ func TestReport(t *testing.T) {
 	out := sb.String()
 	for _, want := range []string{
 		"### hold: 10,000 parked polls on 1,000 channels, held 5 s",
-		"| **server RSS per parked poll, KB** | 6.00 (5.50 / 6.50) | 10.50 |",
-		"| publishes answered while holding, % | 99.0 | – |",
+		"| **server RSS per parked poll, KB** | 6.00 (5.50 / 6.50) | – | 10.50 |",
+		"| publishes answered while holding, % | 99.0 | – | – |",
 		"### throughput, kept-alive publisher connections: 1,000 subscribers on 1,000 channels, 16 publishers for 20 s",
-		"| **server CPU-seconds per 1,000 deliveries** | – | 0.022 |",
+		"| **server CPU-seconds per 1,000 deliveries** | – | 0.090 | 0.022 |",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in\n%s", want, out)
