@@ -200,7 +200,11 @@ func parkedHead(h http.Header, keepAlive bool) []byte {
 		b = append(b, "Connection: close\r\n"...)
 	}
 	for _, k := range []string{"Cache-Control", "Expires", "Content-Type"} {
-		b = appendHeader(b, k, h.Get(k))
+		if v := h[k]; len(v) > 0 { // set by serveWait: canonical keys
+			b = appendHeader(b, k, v[0])
+		} else {
+			b = appendHeader(b, k, "")
+		}
 	}
 	var others [16]string
 	keys := others[:0]
