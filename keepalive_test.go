@@ -2,8 +2,13 @@ package caddyrealplexor
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"testing"
@@ -252,4 +257,68 @@ func TestKeepAliveClientGone(t *testing.T) {
 	c.conn.Close()
 	eventually(t, "the poll to be unregistered", func() bool { return s.hub().parked.Load() == 0 })
 	eventually(t, "the parked connection's goroutine to end", func() bool { return s.hub().parkedConns.Load() == 0 })
+}
+
+// Over TLS (HTTP/1.1), a kept-alive poll's connection goes back to the
+// server too: the next poll reuses it.
+func TestKeepAliveOverTLS(t *testing.T) {
+	s := startServerWith(t, "", func(s *server) {
+		// Go sends no SNI for an IP address: name the certificate to use.
+		s.globals = "default_sni 127.0.0.1"
+		s.extra = fmt.Sprintf("https://127.0.0.1:%d {\n\ttls internal\n\trealplexor_wait %s\n}\n", httpsPort, s.hubName)
+	})
+	client := &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{InsecureSkipVerify: true},                  //nolint:gosec // the test server's internal CA
+			TLSNextProto:    map[string]func(string, *tls.Conn) http.RoundTripper{}, // HTTP/1.1
+		},
+	}
+	defer client.CloseIdleConnections()
+	// Caddy obtains the certificate in the background after the load.
+	eventually(t, "the internal certificate", func() bool {
+		c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", httpsPort), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // as above
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	poll := func(identifier string) (string, bool) {
+		t.Helper()
+		var reused bool
+		trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }}
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet,
+			fmt.Sprintf("https://127.0.0.1:%d/?identifier=%s", httpsPort, identifier), nil)
+		req.Header.Set("Connection", "keep-alive")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.ProtoMajor != 1 || resp.Close || len(resp.TransferEncoding) == 0 {
+			t.Fatalf("%s, close %v, transfer encoding %v", resp.Proto, resp.Close, resp.TransferEncoding)
+		}
+		pre := make([]byte, 3)
+		if _, err := io.ReadFull(resp.Body, pre); err != nil {
+			t.Fatal(err)
+		}
+		s.publishOK("alpha", `"tls"`)
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(body), reused
+	}
+	first, _ := poll("alpha")
+	cursor := generated.FindString(first)
+	if cursor == "" {
+		t.Fatalf("first reply %q", first)
+	}
+	second, reused := poll(cursor[1:len(cursor)-1] + ":alpha")
+	if !reused {
+		t.Fatal("the second poll did not reuse the connection")
+	}
+	if masked(second) != batch(entryJSON(`"alpha": "<cursor>"`, `"tls"`)) {
+		t.Fatalf("second reply %q", second)
+	}
 }

@@ -7,6 +7,8 @@
 # modes against both, REPS times each:
 #
 #   hold        10,000 parked polls on 1,000 channels
+#   hold-h2     (Realplexor) 5,000 polls as HTTP/2 streams over 100 TLS
+#               connections, then 4,000 polls on a TLS connection each
 #   fanout      10,000 subscribers of one channel, 20 broadcasts
 #   throughput  1,000 subscribers on 1,000 channels, 16 publishers, 20 s
 #               (a connection per publish, as the PHP client; then again
@@ -40,13 +42,14 @@ NCHAN_SUB=20001
 NCHAN_PUB=20002
 RPL_WAIT=20003
 RPL_IN=20004
+RPL_H2=20005 # the same WAIT over TLS + HTTP/2 (hold-h2)
 SOURCES=4 # subscriber connections spread over 127.0.0.2 … 127.0.0.5
 
 if [ "$QUICK" = 1 ]; then
-	HOLD_N=2000 HOLD_C=200 FAN_N=2000 FAN_R=20 TP_K=200 TP_P=16 TP_D=5s HOLD_T=3s
+	HOLD_N=2000 HOLD_C=200 FAN_N=2000 FAN_R=20 TP_K=200 TP_P=16 TP_D=5s HOLD_T=3s H2_N=1000 H2_CONNS=20 H2_SINGLE=500
 	name=side-by-side-quick
 else
-	HOLD_N=10000 HOLD_C=1000 FAN_N=10000 FAN_R=20 TP_K=1000 TP_P=16 TP_D=20s HOLD_T=5s
+	HOLD_N=10000 HOLD_C=1000 FAN_N=10000 FAN_R=20 TP_K=1000 TP_P=16 TP_D=20s HOLD_T=5s H2_N=5000 H2_CONNS=100 H2_SINGLE=4000
 	name=side-by-side
 fi
 
@@ -73,7 +76,7 @@ bin=$scratch/bin
 caddy_pid=""
 nginx_master=""
 
-stop_servers() {
+stop_caddy() {
 	if [ -n "$caddy_pid" ] && kill -0 "$caddy_pid" 2>/dev/null; then
 		kill -INT "$caddy_pid" 2>/dev/null || true
 		for _ in $(seq 1 100); do kill -0 "$caddy_pid" 2>/dev/null || break; sleep 0.1; done
@@ -81,6 +84,9 @@ stop_servers() {
 		wait "$caddy_pid" 2>/dev/null || true
 	fi
 	caddy_pid=""
+}
+stop_servers() {
+	stop_caddy
 	if [ -n "$nginx_master" ] && kill -0 "$nginx_master" 2>/dev/null; then
 		kill -QUIT "$nginx_master" 2>/dev/null || true
 		for _ in $(seq 1 100); do kill -0 "$nginx_master" 2>/dev/null || break; sleep 0.1; done
@@ -143,7 +149,7 @@ if [ ! -e "$module" ]; then
 fi
 nginx_bin=$(command -v nginx)
 
-for port in $NCHAN_SUB $NCHAN_PUB $RPL_WAIT $RPL_IN; do
+for port in $NCHAN_SUB $NCHAN_PUB $RPL_WAIT $RPL_IN $RPL_H2; do
 	if port_open "$port"; then
 		echo "127.0.0.1:$port is already in use; stop what listens there" >&2
 		exit 1
@@ -166,14 +172,26 @@ start_servers() { # $1: repetition, for the log names
 	workers=$(children_of "$nginx_master" | paste -sd, -)
 	nginx_pids="$nginx_master,$workers"
 
+	start_caddy "rep$1"
+	echo "   caddy pid $caddy_pid; nginx pids $nginx_pids"
+}
+
+start_caddy() { # $1: a name for the log
 	XDG_DATA_HOME=$scratch/caddy-data XDG_CONFIG_HOME=$scratch/caddy-config \
-		RPL_BENCH_WAIT=$RPL_WAIT RPL_BENCH_IN=$RPL_IN \
-		"$bin/caddy" run --config bench/Caddyfile.bench --adapter caddyfile >"$logs/caddy-rep$1.log" 2>&1 &
+		RPL_BENCH_WAIT=$RPL_WAIT RPL_BENCH_IN=$RPL_IN RPL_BENCH_H2=$RPL_H2 \
+		"$bin/caddy" run --config bench/Caddyfile.bench --adapter caddyfile >"$logs/caddy-$1.log" 2>&1 &
 	caddy_pid=$!
 	wait_port "$RPL_WAIT"
 	wait_port "$RPL_IN"
-	echo "   caddy pid $caddy_pid; nginx pids $nginx_pids"
+	wait_port "$RPL_H2"
 	sleep 1
+}
+
+# restart_caddy gives a run a fresh Caddy, so memory freed by earlier runs
+# does not hide what this one takes.
+restart_caddy() { # $1: a name for the log
+	stop_caddy
+	start_caddy "$1"
 }
 
 poll_modes=("" "-poll-keepalive")
@@ -192,6 +210,7 @@ run_one() { # label target mode args…
 	local load scen=$mode
 	case " $* " in *" -keepalive "*) scen=$mode-keepalive ;; esac
 	case " $* " in *" -poll-keepalive "*) scen=$scen-polls-kept ;; esac
+	case " $* " in *" -h2-conns "*) scen=$scen-$(echo "$*" | sed 's/.*-h2-conns \([0-9]*\).*/\1/')conns ;; esac
 	load=$(cut -d' ' -f1-3 /proc/loadavg)
 	loads+=("$label $target $scen: $load")
 	echo "-- $label $target $mode $* (load average $load)"
@@ -235,6 +254,12 @@ for rep in $(seq 1 "$REPS"); do
 			done
 		done
 	fi
+	# HTTP/2 + TLS (Realplexor only), each on a fresh Caddy: the polls as
+	# streams over a few connections, then one poll per connection.
+	restart_caddy "rep$rep-h2"
+	run_one "rep$rep" realplexor hold-h2 -wait "127.0.0.1:$RPL_H2" -n "$H2_N" -h2-conns "$H2_CONNS" -hold "$HOLD_T" -source-count "$SOURCES"
+	restart_caddy "rep$rep-h2-single"
+	run_one "rep$rep" realplexor hold-h2 -wait "127.0.0.1:$RPL_H2" -n "$H2_SINGLE" -h2-conns "$H2_SINGLE" -hold "$HOLD_T" -source-count "$SOURCES"
 	if [ -f "$scratch/nginx-$rep/nginx-error.log" ]; then
 		cp "$scratch/nginx-$rep/nginx-error.log" "$logs/nginx-rep$rep-error.log"
 	fi
@@ -274,8 +299,10 @@ if [ "$KEEPALIVE" != 1 ]; then cmd="KEEPALIVE=$KEEPALIVE $cmd"; fi
 	echo "Settings: Caddy \`bench/Caddyfile.bench\` (wait_timeout 300s, 30 messages"
 	echo "kept per channel, 1 h); Nchan \`bench/nginx-nchan.conf\` (buffer 30 messages,"
 	echo "message timeout 1 h, long-poll subscriber timeout 300 s, a new subscriber"
-	echo "waits for the next message). Realplexor polls use a fresh connection each"
-	echo "(the protocol closes after every reply) and continue from their cursor;"
+	echo "waits for the next message). Realplexor polls continue from their cursor,"
+	echo "either on a fresh connection each (the original clients: the reply ends"
+	echo "with the connection) or, in the kept-alive columns, on one connection that"
+	echo "sends \"Connection: keep-alive\" as browsers do (chunked replies);"
 	echo "Nchan polls reuse their kept-alive connection with If-Modified-Since /"
 	echo "If-None-Match. Subscribers connect from 127.0.0.2 … 127.0.0.$((SOURCES + 1))."
 	echo "Re-arm is the time from a round's last delivery until all n are parked"

@@ -16,6 +16,8 @@
 //	            default), -publishers publishing for -duration: delivered
 //	            messages per second, publish latency, server CPU-seconds
 //	            per 1,000 deliveries, and loss/duplicate/reorder counts.
+//	hold-h2     hold over TLS and HTTP/2 (Realplexor only): the polls as
+//	            streams over -h2-conns connections; server RSS per poll.
 //
 // Only loopback targets are accepted, and counts and times are capped:
 // the tool is bounded by design (at most 19,900 connections, 10 minutes).
@@ -70,6 +72,7 @@ type bench struct {
 	publishers int
 	keepalive  bool
 	pollKeep   bool
+	h2Conns    int
 	sources    []net.IP
 	msgSize    int
 	conc       int
@@ -126,6 +129,8 @@ func main() {
 		res = runFanout(b)
 	case "throughput":
 		res = runThroughput(b)
+	case "hold-h2":
+		res = runHoldH2(b)
 	}
 	out := orderedResult(b, res)
 	line, err := json.Marshal(out)
@@ -142,7 +147,7 @@ func parseFlags(args []string) (*bench, error) {
 	var pids, sources string
 	var sourceCount int
 	fs.StringVar(&b.target, "target", targetRealplexor, "server protocol: realplexor or nchan")
-	fs.StringVar(&b.mode, "mode", "hold", "hold, fanout or throughput")
+	fs.StringVar(&b.mode, "mode", "hold", "hold, fanout, throughput, or hold-h2 (hold over TLS + HTTP/2, Realplexor only)")
 	fs.StringVar(&b.waitAddr, "wait", "127.0.0.1:8088", "WAIT address (Realplexor) or subscriber address (Nchan), loopback host:port")
 	fs.StringVar(&b.inAddr, "in", "127.0.0.1:10010", "IN address (Realplexor) or publisher address (Nchan), loopback host:port")
 	fs.StringVar(&pids, "pid", "", "server process id(s), comma-separated (nginx: master and workers), for RSS and CPU from /proc")
@@ -154,6 +159,7 @@ func parseFlags(args []string) (*bench, error) {
 	fs.IntVar(&b.publishers, "publishers", 16, "throughput: concurrent publishers")
 	fs.BoolVar(&b.keepalive, "keepalive", false, "publishers keep their HTTP connection alive (default: the PHP client's connection per publish)")
 	fs.BoolVar(&b.pollKeep, "poll-keepalive", false, "Realplexor: WAIT polls keep their connection alive between polls with \"Connection: keep-alive\", as browsers do (default: a connection per poll, as the original clients)")
+	fs.IntVar(&b.h2Conns, "h2-conns", 100, "hold-h2: TLS connections the polls are spread over as HTTP/2 streams")
 	fs.StringVar(&sources, "sources", "", "loopback source addresses for subscriber connections, comma-separated (127.0.0.2,127.0.0.3,…)")
 	fs.IntVar(&sourceCount, "source-count", 0, "spread subscriber connections over 127.0.0.2 … 127.0.0.(K+1)")
 	fs.IntVar(&b.msgSize, "msg-size", 64, "bytes per published message (at least the {\"seq\":N} it carries)")
@@ -180,8 +186,15 @@ func parseFlags(args []string) (*bench, error) {
 	}
 	switch b.mode {
 	case "hold", "fanout", "throughput":
+	case "hold-h2":
+		if b.target != targetRealplexor {
+			return nil, fmt.Errorf("-mode hold-h2 runs against -target realplexor only")
+		}
+		if b.h2Conns < 1 || b.h2Conns > 4096 {
+			return nil, fmt.Errorf("-h2-conns must be 1…4096")
+		}
 	default:
-		return nil, fmt.Errorf("-mode must be hold, fanout or throughput")
+		return nil, fmt.Errorf("-mode must be hold, fanout, throughput or hold-h2")
 	}
 	for _, a := range []struct{ flag, addr string }{{"-wait", b.waitAddr}, {"-in", b.inAddr}} {
 		if err := checkLoopbackAddr(a.addr); err != nil {
@@ -225,7 +238,7 @@ func parseFlags(args []string) (*bench, error) {
 		b.timeout = min(b.duration+2*time.Minute, maxDuration)
 	}
 	switch b.mode {
-	case "hold":
+	case "hold", "hold-h2":
 		if b.channels == 0 {
 			b.channels = max(1, b.n/10)
 		}

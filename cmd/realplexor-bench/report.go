@@ -68,6 +68,16 @@ func throughputRows() []metricRow {
 	}
 }
 
+func h2Rows() []metricRow {
+	return []metricRow{
+		{"parked", 0, field("parked")},
+		{"TLS connections", 0, field("h2_connections")},
+		{"**server RSS per parked poll, KB**", 2, field("rss_per_parked_kb")},
+		{"server CPU while holding, % of one core", 1, field("server_cpu_pct_held")},
+		{"time to park all, s", 2, field("park_s")},
+	}
+}
+
 var scenarios = []scenario{
 	{"hold", "hold", []metricRow{
 		{"parked", 0, field("parked")},
@@ -83,6 +93,8 @@ var scenarios = []scenario{
 		{"time to park all, s", 2, field("park_s")},
 		{"noise: CPU of everything else while holding, s", 2, field("window_other_cpu_s")},
 	}},
+	{"hold-h2", "hold over TLS + HTTP/2, polls multiplexed as streams", h2Rows()},
+	{"hold-h2-single", "hold over TLS + HTTP/2, a connection per poll", h2Rows()},
 	{"fanout", "fanout", []metricRow{
 		{"**one broadcast to all (round 1), p99 ms**", 1, field("round1_p99_ms")},
 		{"round 1 p50, ms", 1, field("round1_p50_ms")},
@@ -103,8 +115,8 @@ var scenarios = []scenario{
 }
 
 var reportTargets = []struct{ key, title string }{
-	{targetRealplexor, "caddy-realplexor, a connection per poll"},
-	{targetRealplexor + "-keepalive", "caddy-realplexor, kept-alive polls"},
+	{targetRealplexor, "caddy-realplexor"},
+	{targetRealplexor + "-keepalive", "caddy-realplexor, kept-alive HTTP/1.1 polls"},
 	{targetNchan, "nginx + Nchan"},
 }
 
@@ -120,6 +132,11 @@ func targetKey(r map[string]any) string {
 
 func scenarioKey(r map[string]any) string {
 	mode, _ := r["mode"].(string)
+	if mode == "hold-h2" {
+		if conns, n := r["h2_connections"].(float64), r["n"].(float64); conns >= n {
+			return "hold-h2-single"
+		}
+	}
 	if mode == "throughput" {
 		if ka, _ := r["keepalive_publishers"].(bool); ka {
 			return "throughput-keepalive"
@@ -238,7 +255,7 @@ func groupThousands(n int64) string {
 
 func describe(key string, r map[string]any) string {
 	switch key {
-	case "hold":
+	case "hold", "hold-h2", "hold-h2-single":
 		hold, _ := r["hold_s"].(float64)
 		return fmt.Sprintf("%s parked polls on %s channels, held %.0f s", num(r, "n"), num(r, "channels"), hold)
 	case "fanout":
