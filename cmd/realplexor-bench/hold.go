@@ -129,14 +129,7 @@ func runHold(b *bench) map[string]any {
 			}
 		}
 	}()
-	win := openWindow(b.pids)
-	c0 := win.server
-	holdEnd := time.Now().Add(b.hold)
-	if holdEnd.After(b.deadline) {
-		holdEnd = b.deadline
-	}
-	time.Sleep(time.Until(holdEnd))
-	c1 := win.close(b.pids, res)
+	c0, c1 := holdWindow(b, res)
 	close(holdStop)
 	<-pubDone
 	stillParked := parked.Load() - dropped.Load() - woken.Load()
@@ -153,23 +146,7 @@ func runHold(b *bench) map[string]any {
 	res["dropped_while_held"] = dropped.Load()
 	res["woken_while_held"] = woken.Load()
 	res["still_parked_at_end"] = stillParked
-	res["park_s"] = round3(parkDur.Seconds())
-	res["hold_s"] = round3(c1.at.Sub(c0.at).Seconds())
-	if len(b.pids) > 0 {
-		res["rss_before_kb"] = before.rssKB
-		res["rss_after_kb"] = after.rssKB
-		res["rss_end_kb"] = c1.rssKB
-		res["pss_before_kb"] = before.pssKB
-		res["pss_after_kb"] = after.pssKB
-		res["server_fds"] = after.fds
-		if p := parked.Load(); p > 0 {
-			res["rss_per_parked_kb"] = round3(float64(after.rssKB-before.rssKB) / float64(p))
-			res["pss_per_parked_kb"] = round3(float64(after.pssKB-before.pssKB) / float64(p))
-		}
-		if d := c1.at.Sub(c0.at).Seconds(); d > 0 {
-			res["server_cpu_pct_held"] = round1((c1.cpuSec - c0.cpuSec) / d * 100)
-		}
-	}
+	addHoldResults(b, res, parkDur, parked.Load(), before, after, c0, c1)
 	if b.holdPubHz > 0 {
 		sort.Float64s(pubLat)
 		res["hold_pub_ok"] = pubOK
@@ -181,6 +158,41 @@ func runHold(b *bench) map[string]any {
 		res["errors"] = e
 	}
 	return res
+}
+
+// holdWindow keeps the polls parked for -hold (within the run's deadline)
+// and samples the server over that window.
+func holdWindow(b *bench, res map[string]any) (start, end procSample) {
+	win := openWindow(b.pids)
+	holdEnd := time.Now().Add(b.hold)
+	if holdEnd.After(b.deadline) {
+		holdEnd = b.deadline
+	}
+	time.Sleep(time.Until(holdEnd))
+	return win.server, win.close(b.pids, res)
+}
+
+// addHoldResults adds the memory per parked poll (before: the server
+// before any poll; after: with all parked) and the CPU while holding.
+func addHoldResults(b *bench, res map[string]any, parkDur time.Duration, parked int64, before, after, c0, c1 procSample) {
+	res["park_s"] = round3(parkDur.Seconds())
+	res["hold_s"] = round3(c1.at.Sub(c0.at).Seconds())
+	if len(b.pids) == 0 {
+		return
+	}
+	res["rss_before_kb"] = before.rssKB
+	res["rss_after_kb"] = after.rssKB
+	res["rss_end_kb"] = c1.rssKB
+	res["pss_before_kb"] = before.pssKB
+	res["pss_after_kb"] = after.pssKB
+	res["server_fds"] = after.fds
+	if parked > 0 {
+		res["rss_per_parked_kb"] = round3(float64(after.rssKB-before.rssKB) / float64(parked))
+		res["pss_per_parked_kb"] = round3(float64(after.pssKB-before.pssKB) / float64(parked))
+	}
+	if d := c1.at.Sub(c0.at).Seconds(); d > 0 {
+		res["server_cpu_pct_held"] = round1((c1.cpuSec - c0.cpuSec) / d * 100)
+	}
 }
 
 func waitGroupTimeout(wg *sync.WaitGroup, d time.Duration) bool {

@@ -100,14 +100,7 @@ func runHoldH2(b *bench) map[string]any {
 
 	time.Sleep(settleTime)
 	after := sampleProcs(b.pids)
-	win := openWindow(b.pids)
-	c0 := win.server
-	holdEnd := time.Now().Add(b.hold)
-	if holdEnd.After(b.deadline) {
-		holdEnd = b.deadline
-	}
-	time.Sleep(time.Until(holdEnd))
-	c1 := win.close(b.pids, res)
+	c0, c1 := holdWindow(b, res)
 
 	cancel()
 	for _, body := range bodies {
@@ -119,20 +112,7 @@ func runHoldH2(b *bench) map[string]any {
 	res["parked"] = parked.Load()
 	res["failed"] = failed.Load()
 	res["h2_connections"] = conns
-	res["park_s"] = round3(parkDur.Seconds())
-	res["hold_s"] = round3(c1.at.Sub(c0.at).Seconds())
-	if len(b.pids) > 0 {
-		res["rss_before_kb"] = before.rssKB
-		res["rss_after_kb"] = after.rssKB
-		res["server_fds"] = after.fds
-		if p := parked.Load(); p > 0 {
-			res["rss_per_parked_kb"] = round3(float64(after.rssKB-before.rssKB) / float64(p))
-			res["pss_per_parked_kb"] = round3(float64(after.pssKB-before.pssKB) / float64(p))
-		}
-		if d := c1.at.Sub(c0.at).Seconds(); d > 0 {
-			res["server_cpu_pct_held"] = round1((c1.cpuSec - c0.cpuSec) / d * 100)
-		}
-	}
+	addHoldResults(b, res, parkDur, parked.Load(), before, after, c0, c1)
 	if e := errs.snapshot(); len(e) > 0 {
 		res["errors"] = e
 	}
