@@ -106,8 +106,11 @@ func (pc *parkedConn) serve(w *waiter) {
 	if pc.keepAlive {
 		reply = chunkedReply(reply)
 	}
-	_ = pc.conn.SetWriteDeadline(time.Now().Add(parkWriteTimeout))
-	_, werr := pc.conn.Write(reply)
+	var werr error
+	if len(reply) > 0 { // a timeout or shutdown ends a close-delimited reply by closing
+		_ = pc.conn.SetWriteDeadline(time.Now().Add(parkWriteTimeout))
+		_, werr = pc.conn.Write(reply)
+	}
 	// After a broadcast every woken poll's goroutine is in the run queue:
 	// let them all write before any of them unregisters, closes or hands
 	// its connection back, which is what lets the clients' next polls in
