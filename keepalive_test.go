@@ -133,6 +133,7 @@ func TestKeepAlivePollsShareAConnection(t *testing.T) {
 	}
 	cursor := generated.FindString(first)
 	cursor = cursor[1 : len(cursor)-1]
+	eventually(t, "the connection to be handed back", func() bool { return s.hub().stats.handedBack.Load() == 1 })
 
 	// The next poll on the same connection, from the cursor it got.
 	c.parkPoll(cursor + ":alpha")
@@ -225,6 +226,9 @@ func TestKeepAliveBytesWhileParkedEndTheConnection(t *testing.T) {
 	}
 	if !c.closed() {
 		t.Fatal("connection kept after stray bytes")
+	}
+	if n := s.hub().stats.handedBack.Load(); n != 0 {
+		t.Fatalf("%d connections counted as kept alive", n)
 	}
 }
 

@@ -46,6 +46,7 @@ type hubStats struct {
 	droppedRotate  atomic.Uint64
 	droppedClean   atomic.Uint64
 	pollsRefused   atomic.Uint64
+	handedBack     atomic.Uint64 // kept-alive poll connections given back to their server
 	redisErrors    atomic.Uint64
 	redisRTT       *prometheus.HistogramVec // by op; nil without Redis
 }
@@ -95,6 +96,7 @@ var (
 	descWatchEvents    = desc("watch_events_total", "Presence events logged by this node.")
 	descDropped        = desc("dropped_messages_total", "Messages dropped from buffers, by reason.", "reason")
 	descPollsRefused   = desc("polls_refused_total", "Polls refused because max_parked was reached.")
+	descHandedBack     = desc("connections_kept_alive_total", "Connections of kept-alive HTTP/1.1 polls given back to the server for the next request after a reply.")
 	descRedisReconnect = desc("redis_reconnects_total", "Reconnections of the Redis subscription.")
 	descRedisErrors    = desc("redis_errors_total", "Failed Redis operations.")
 )
@@ -105,7 +107,7 @@ type collector struct{}
 func (collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descParked, descChannels, descMessages, descBytes, descOnline, descAnswered,
 		descPublished, descDeliveries, descDeliveredBytes, descPublishErrors, descLoginsRefused, descWatchEvents,
-		descDropped, descPollsRefused, descRedisReconnect, descRedisErrors} {
+		descDropped, descPollsRefused, descHandedBack, descRedisReconnect, descRedisErrors} {
 		ch <- d
 	}
 	redisRTT.Describe(ch)
@@ -155,6 +157,7 @@ func (h *Hub) collect(ch chan<- prometheus.Metric) {
 	counter(descDropped, s.droppedRotate.Load(), "rotation")
 	counter(descDropped, s.droppedClean.Load(), "cleanup")
 	counter(descPollsRefused, s.pollsRefused.Load())
+	counter(descHandedBack, s.handedBack.Load())
 	if h.broker != nil {
 		counter(descRedisReconnect, h.broker.sub.Reconnects())
 		counter(descRedisErrors, s.redisErrors.Load())

@@ -120,6 +120,7 @@ func (pc *parkedConn) serve(w *waiter) {
 
 	reusable = reusable && werr == nil && outcome != WaitShutdown && errors.Is(err, os.ErrDeadlineExceeded)
 	if reusable && pc.conn.SetDeadline(time.Time{}) == nil && handBack(pc.srv, pc.conn) {
+		h.stats.handedBack.Add(1)
 		return
 	}
 	pc.conn.Close()
