@@ -248,6 +248,12 @@ func TestKeepAlivePollAcrossReload(t *testing.T) {
 	if !c.closed() {
 		t.Fatal("connection of the old server kept open after its reply")
 	}
+	// The old server's hand-back listener went with it.
+	eventually(t, "no hand-back listener left", func() bool {
+		handBacks.Lock()
+		defer handBacks.Unlock()
+		return len(handBacks.m) == 0
+	})
 	c = dialKeepAlive(t)
 	c.parkPoll("alpha")
 }
