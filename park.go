@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,12 +17,15 @@ import (
 // buffers and request state: about 30 KiB under Caddy. Once the poll's
 // head is written, nothing of that is needed again, so an HTTP/1.x poll
 // takes its connection over (hijacks it), writes the head itself and lets
-// the handler return. What stays is the connection, the waiter and one
-// small goroutine blocked in Read, which is how a client that hangs up is
-// noticed (R-WAIT-17).
+// the handler return. What stays is the connection and the waiter; the
+// connection waits in the hub's epoll poller (park_poller_linux.go, Linux)
+// or in a small goroutine of its own blocked in Read (elsewhere). Either
+// way a client that hangs up is noticed (R-WAIT-17): the poller starts
+// the goroutine when the socket turns readable, and its Read sees the end.
 //
-// The same goroutine writes the reply. Waking a poll moves its read
-// deadline into the past, which ends the Read at once; the goroutine then
+// That goroutine writes the reply. Waking a poll starts it if the poller
+// held the connection, and moves its read deadline into the past, which
+// ends its Read at once; the goroutine then
 // writes the batch (or nothing, for a timeout) and either closes the
 // connection, as every original Realplexor reply ends (R-GEN-4), or, for
 // a client that asked to keep it alive, hands it back to the http.Server
@@ -37,10 +41,15 @@ import (
 type parkedConn struct {
 	conn net.Conn
 	hub  *Hub
+	w    *waiter
 	// keepAlive: the reply is chunked and the connection goes back to srv
 	// afterwards, unless the client sent bytes while parked.
 	keepAlive bool
 	srv       *http.Server
+	// started is set once the connection's goroutine runs; until then it
+	// may be waiting in the hub's parkPoller under pollID.
+	started atomic.Bool
+	pollID  uint64 // guarded by the parkPoller's mutex
 }
 
 // parkWriteTimeout bounds writing one reply to a parked client.
@@ -49,28 +58,44 @@ const parkWriteTimeout = 10 * time.Second
 // aLongTimeAgo is a read deadline that ends a blocked Read at once.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// park hands a hijacked connection whose head is written to the hub.
+// park hands a hijacked connection whose head is written to the hub. It
+// waits in the hub's poller where it can (park_poller_linux.go), in a
+// goroutine of its own otherwise.
 func (h *Hub) park(w *waiter, pc *parkedConn) {
 	h.parkedConns.Add(1)
+	pc.w = w
 	w.parked.Store(pc)
+	if !h.poller().add(pc) {
+		pc.start()
+	}
 	// The poll may have been woken between Register and now, before the
-	// parkedConn was visible to signal: interrupt the first Read ourselves.
+	// parkedConn was visible to signal: wake it ourselves.
 	select {
 	case <-w.wake:
-		pc.interrupt()
+		pc.wakeUp()
 	default:
 	}
-	go pc.serve(w)
 }
 
-// interrupt ends the watching Read so that serve answers the poll.
-func (pc *parkedConn) interrupt() {
+// wakeUp makes the connection's goroutine answer the poll: it ends the
+// watching Read, and starts the goroutine if the poller held it.
+func (pc *parkedConn) wakeUp() {
 	_ = pc.conn.SetReadDeadline(aLongTimeAgo)
+	if pc.hub.poller().remove(pc) {
+		pc.start()
+	}
+}
+
+// start runs the connection's goroutine, once.
+func (pc *parkedConn) start() {
+	if pc.started.CompareAndSwap(false, true) {
+		go pc.serve()
+	}
 }
 
 // serve watches a parked connection until the poll ends, then answers it.
-func (pc *parkedConn) serve(w *waiter) {
-	h := pc.hub
+func (pc *parkedConn) serve() {
+	h, w := pc.hub, pc.w
 	defer h.parkedConns.Add(-1)
 	var b [1]byte
 	reusable := pc.keepAlive
@@ -96,6 +121,12 @@ func (pc *parkedConn) serve(w *waiter) {
 		return
 	}
 	<-w.wake // claimed by a publish, WAIT_TIMEOUT or shutdown: the batch is set
+	if reusable && (pc.conn.SetReadDeadline(time.Time{}) != nil || pendingBytes(pc.conn)) {
+		// Sent before this reply (a client cannot have seen it yet): stray
+		// bytes (R-WAIT-18) or a pipelined request; either way the next
+		// request's start is unknown, so the connection ends with the reply.
+		reusable = false
+	}
 	h.stats.parked[w.proto].Add(-1)
 	h.stats.pollEnded(w)
 	outcome := w.Outcome()

@@ -1,27 +1,12 @@
 package caddyrealplexor
 
 import (
-	"syscall"
 	"time"
 )
 
 // parkedReserve is how many open files max_parked leaves by default for
 // everything that is not a parked poll.
 const parkedReserve = 500
-
-// defaultMaxParked derives max_parked from the open-files limit (0 when
-// it cannot be read: no limit).
-func defaultMaxParked() int {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<30 {
-		return 0
-	}
-	n := int(rl.Cur) - parkedReserve
-	if n < 100 {
-		n = 100
-	}
-	return n
-}
 
 // Defaults are the original's (R-CONF, section 10 of the protocol spec).
 const (
