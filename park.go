@@ -48,8 +48,9 @@ type parkedConn struct {
 	srv       *http.Server
 	// started is set once the connection's goroutine runs; until then it
 	// may be waiting in the hub's parkPoller under pollID.
-	started atomic.Bool
-	pollID  uint64 // guarded by the parkPoller's mutex
+	started    atomic.Bool
+	pollID     uint64 // guarded by the parkPoller's mutex
+	registered bool   // the socket is in the poller's epoll set (until forget)
 }
 
 // parkWriteTimeout bounds writing one reply to a parked client.
@@ -77,13 +78,15 @@ func (h *Hub) park(w *waiter, pc *parkedConn) {
 	}
 }
 
-// wakeUp makes the connection's goroutine answer the poll: it ends the
-// watching Read, and starts the goroutine if the poller held it.
+// wakeUp makes the connection's goroutine answer the poll: it starts the
+// goroutine if the poller held the connection, or ends its watching Read.
+// wake must be closed first.
 func (pc *parkedConn) wakeUp() {
-	_ = pc.conn.SetReadDeadline(aLongTimeAgo)
 	if pc.hub.poller().remove(pc) {
-		pc.start()
+		pc.start() // sees wake closed: reads nothing
+		return
 	}
+	_ = pc.conn.SetReadDeadline(aLongTimeAgo)
 }
 
 // start runs the connection's goroutine, once.
@@ -97,19 +100,25 @@ func (pc *parkedConn) start() {
 func (pc *parkedConn) serve() {
 	h, w := pc.hub, pc.w
 	defer h.parkedConns.Add(-1)
-	var b [1]byte
 	reusable := pc.keepAlive
-	var err error
-	for {
-		var n int
-		if n, err = pc.conn.Read(b[:]); err != nil {
-			break
-		}
-		if n > 0 {
-			// Bytes after the request are ignored (R-WAIT-18); a client
-			// that sends them does not get its connection back, since the
-			// next request could start anywhere in them.
-			reusable = false
+	woken := true // rather than the client closing or failing
+	select {
+	case <-w.wake: // woken while in the poller: nothing to watch
+	default:
+		var b [1]byte
+		for {
+			n, err := pc.conn.Read(b[:])
+			if n > 0 {
+				// Bytes after the request are ignored (R-WAIT-18); a
+				// client that sends them does not get its connection
+				// back, since the next request could start anywhere in
+				// them.
+				reusable = false
+			}
+			if err != nil {
+				woken = errors.Is(err, os.ErrDeadlineExceeded)
+				break
+			}
 		}
 	}
 	if h.finish(w, waitCancelled) {
@@ -121,7 +130,7 @@ func (pc *parkedConn) serve() {
 		return
 	}
 	<-w.wake // claimed by a publish, WAIT_TIMEOUT or shutdown: the batch is set
-	if reusable && (pc.conn.SetReadDeadline(time.Time{}) != nil || pendingBytes(pc.conn)) {
+	if reusable && pendingBytes(pc.conn) {
 		// Sent before this reply (a client cannot have seen it yet): stray
 		// bytes (R-WAIT-18) or a pipelined request; either way the next
 		// request's start is unknown, so the connection ends with the reply.
@@ -149,7 +158,11 @@ func (pc *parkedConn) serve() {
 	runtime.Gosched()
 	h.Release(w, waitCancelled)
 
-	reusable = reusable && werr == nil && outcome != WaitShutdown && errors.Is(err, os.ErrDeadlineExceeded)
+	reusable = reusable && werr == nil && outcome != WaitShutdown && woken
+	if reusable {
+		// The next request is net/http's to notice, not the poller's.
+		h.poller().forget(pc)
+	}
 	if reusable && pc.conn.SetDeadline(time.Time{}) == nil && handBack(pc.srv, pc.conn) {
 		h.stats.handedBack.Add(1)
 		return

@@ -116,7 +116,21 @@ func (p *parkPoller) add(pc *parkedConn) bool {
 	}
 	p.conns[id] = pc
 	pc.pollID = id
+	pc.registered = true
 	return true
+}
+
+// forget drops a connection's epoll registration before it goes back to
+// net/http, so its next request does not wake the poller for nothing. A
+// connection that is closed instead needs no call: closing drops it.
+func (p *parkPoller) forget(pc *parkedConn) {
+	if p == nil || !pc.registered {
+		return
+	}
+	if raw, ok := socketOf(pc.conn); ok {
+		_ = raw.Control(func(fd uintptr) { _ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil) })
+	}
+	pc.registered = false
 }
 
 // remove takes pc out of the poller, if it is in; it reports whether it
@@ -124,9 +138,8 @@ func (p *parkPoller) add(pc *parkedConn) bool {
 //
 // The socket's epoll registration stays: removing it is a system call per
 // woken poll, in the publisher's loop over a broadcast's listeners. A
-// late event finds no id and is dropped, the one-shot registration is
-// re-armed if the connection parks again (add), and closing the socket
-// drops it.
+// late event finds no id and is dropped; the connection's goroutine calls
+// forget before handing it back, and closing the socket drops it.
 func (p *parkPoller) remove(pc *parkedConn) bool {
 	if p == nil {
 		return false
@@ -200,12 +213,11 @@ func pendingBytes(c net.Conn) bool {
 		return false
 	}
 	pending := false
-	_ = raw.Read(func(fd uintptr) bool {
+	_ = raw.Control(func(fd uintptr) {
 		var b [1]byte
 		// n == 0 with no error: the client closed its side; EAGAIN: nothing.
 		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
 		pending = err == nil
-		return true // never wait
 	})
 	return pending
 }

@@ -12,6 +12,7 @@ func newParkPoller() *parkPoller              { return nil }
 func (p *parkPoller) add(*parkedConn) bool    { return false }
 func (p *parkPoller) remove(*parkedConn) bool { return false }
 func (p *parkPoller) close()                  {}
+func (p *parkPoller) forget(*parkedConn)      {}
 
 // pendingBytes is Linux-only; elsewhere only the bytes the connection's
 // goroutine read while parked keep a kept-alive connection from reuse.
