@@ -49,10 +49,7 @@ type Hub struct {
 	broker *redisBroker
 
 	parkedConns atomic.Int64 // hijacked polls not yet answered (park.go)
-	pollerOnce  sync.Once
-	pollerPtr   *parkPoller // started by the first hijacked poll; nil: none
-
-	stats hubStats // event counters for metrics (metrics.go)
+	stats       hubStats     // event counters for metrics (metrics.go)
 }
 
 const (
@@ -117,13 +114,6 @@ func NewHub(name string, opts HubOptions) (*Hub, error) {
 	return h, nil
 }
 
-// poller returns the hub's parkPoller, started on first use; nil where
-// there is none (then every parked connection has a goroutine).
-func (h *Hub) poller() *parkPoller {
-	h.pollerOnce.Do(func() { h.pollerPtr = newParkPoller() })
-	return h.pollerPtr
-}
-
 // Name returns the hub's name.
 func (h *Hub) Name() string { return h.name }
 
@@ -145,8 +135,6 @@ func (h *Hub) Destruct() error {
 		// Hijacked polls are answered by their own goroutines; a write
 		// is bounded by parkWriteTimeout.
 		h.drainParked(parkWriteTimeout + time.Second)
-		h.pollerOnce.Do(func() {}) // no poller from now on
-		h.pollerPtr.close()
 		if h.broker != nil {
 			h.broker.close()
 		}

@@ -98,7 +98,7 @@ func (w *waiter) claim(o WaitOutcome, h *Hub) bool {
 func (w *waiter) signal() {
 	close(w.wake)
 	if pc := w.parked.Load(); pc != nil {
-		pc.wakeUp() // a hijacked poll waits in Read or in the poller, not on wake
+		pc.interrupt() // a hijacked poll's goroutine waits in Read, not on wake
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"sync/atomic"
 	"time"
 )
 
@@ -17,15 +16,12 @@ import (
 // buffers and request state: about 30 KiB under Caddy. Once the poll's
 // head is written, nothing of that is needed again, so an HTTP/1.x poll
 // takes its connection over (hijacks it), writes the head itself and lets
-// the handler return. What stays is the connection and the waiter; the
-// connection waits in the hub's epoll poller (park_poller_linux.go, Linux)
-// or in a small goroutine of its own blocked in Read (elsewhere). Either
-// way a client that hangs up is noticed (R-WAIT-17): the poller starts
-// the goroutine when the socket turns readable, and its Read sees the end.
+// the handler return. What stays is the connection, the waiter and one
+// small goroutine blocked in Read, which is how a client that hangs up is
+// noticed (R-WAIT-17).
 //
-// That goroutine writes the reply. Waking a poll starts it if the poller
-// held the connection, and moves its read deadline into the past, which
-// ends its Read at once; the goroutine then
+// The same goroutine writes the reply. Waking a poll moves its read
+// deadline into the past, which ends the Read at once; the goroutine then
 // writes the batch (or nothing, for a timeout) and either closes the
 // connection, as every original Realplexor reply ends (R-GEN-4), or, for
 // a client that asked to keep it alive, hands it back to the http.Server
@@ -41,16 +37,10 @@ import (
 type parkedConn struct {
 	conn net.Conn
 	hub  *Hub
-	w    *waiter
 	// keepAlive: the reply is chunked and the connection goes back to srv
 	// afterwards, unless the client sent bytes while parked.
 	keepAlive bool
 	srv       *http.Server
-	// started is set once the connection's goroutine runs; until then it
-	// may be waiting in the hub's parkPoller under pollID.
-	started    atomic.Bool
-	pollID     uint64 // guarded by the parkPoller's mutex
-	registered bool   // the socket is in the poller's epoll set (until forget)
 }
 
 // parkWriteTimeout bounds writing one reply to a parked client.
@@ -59,66 +49,42 @@ const parkWriteTimeout = 10 * time.Second
 // aLongTimeAgo is a read deadline that ends a blocked Read at once.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// park hands a hijacked connection whose head is written to the hub. It
-// waits in the hub's poller where it can (park_poller_linux.go), in a
-// goroutine of its own otherwise.
+// park hands a hijacked connection whose head is written to the hub.
 func (h *Hub) park(w *waiter, pc *parkedConn) {
 	h.parkedConns.Add(1)
-	pc.w = w
 	w.parked.Store(pc)
-	if !h.poller().add(pc) {
-		pc.start()
-	}
 	// The poll may have been woken between Register and now, before the
-	// parkedConn was visible to signal: wake it ourselves.
+	// parkedConn was visible to signal: interrupt the first Read ourselves.
 	select {
 	case <-w.wake:
-		pc.wakeUp()
+		pc.interrupt()
 	default:
 	}
+	go pc.serve(w)
 }
 
-// wakeUp makes the connection's goroutine answer the poll: it starts the
-// goroutine if the poller held the connection, or ends its watching Read.
-// wake must be closed first.
-func (pc *parkedConn) wakeUp() {
-	if pc.hub.poller().remove(pc) {
-		pc.start() // sees wake closed: reads nothing
-		return
-	}
+// interrupt ends the watching Read so that serve answers the poll.
+func (pc *parkedConn) interrupt() {
 	_ = pc.conn.SetReadDeadline(aLongTimeAgo)
 }
 
-// start runs the connection's goroutine, once.
-func (pc *parkedConn) start() {
-	if pc.started.CompareAndSwap(false, true) {
-		go pc.serve()
-	}
-}
-
 // serve watches a parked connection until the poll ends, then answers it.
-func (pc *parkedConn) serve() {
-	h, w := pc.hub, pc.w
+func (pc *parkedConn) serve(w *waiter) {
+	h := pc.hub
 	defer h.parkedConns.Add(-1)
+	var b [1]byte
 	reusable := pc.keepAlive
-	woken := true // rather than the client closing or failing
-	select {
-	case <-w.wake: // woken while in the poller: nothing to watch
-	default:
-		var b [1]byte
-		for {
-			n, err := pc.conn.Read(b[:])
-			if n > 0 {
-				// Bytes after the request are ignored (R-WAIT-18); a
-				// client that sends them does not get its connection
-				// back, since the next request could start anywhere in
-				// them.
-				reusable = false
-			}
-			if err != nil {
-				woken = errors.Is(err, os.ErrDeadlineExceeded)
-				break
-			}
+	var err error
+	for {
+		var n int
+		if n, err = pc.conn.Read(b[:]); err != nil {
+			break
+		}
+		if n > 0 {
+			// Bytes after the request are ignored (R-WAIT-18); a client
+			// that sends them does not get its connection back, since the
+			// next request could start anywhere in them.
+			reusable = false
 		}
 	}
 	if h.finish(w, waitCancelled) {
@@ -131,9 +97,10 @@ func (pc *parkedConn) serve() {
 	}
 	<-w.wake // claimed by a publish, WAIT_TIMEOUT or shutdown: the batch is set
 	if reusable && pendingBytes(pc.conn) {
-		// Sent before this reply (a client cannot have seen it yet): stray
-		// bytes (R-WAIT-18) or a pipelined request; either way the next
-		// request's start is unknown, so the connection ends with the reply.
+		// Sent before this reply (a client cannot have seen it yet) and
+		// not read in time: stray bytes (R-WAIT-18) or a pipelined
+		// request; either way the next request's start is unknown, so the
+		// connection ends with the reply.
 		reusable = false
 	}
 	h.stats.parked[w.proto].Add(-1)
@@ -158,11 +125,7 @@ func (pc *parkedConn) serve() {
 	runtime.Gosched()
 	h.Release(w, waitCancelled)
 
-	reusable = reusable && werr == nil && outcome != WaitShutdown && woken
-	if reusable {
-		// The next request is net/http's to notice, not the poller's.
-		h.poller().forget(pc)
-	}
+	reusable = reusable && werr == nil && outcome != WaitShutdown && errors.Is(err, os.ErrDeadlineExceeded)
 	if reusable && pc.conn.SetDeadline(time.Time{}) == nil && handBack(pc.srv, pc.conn) {
 		h.stats.handedBack.Add(1)
 		return
