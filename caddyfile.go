@@ -104,11 +104,8 @@ func (c *HubConfig) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			c.JSDebug = true
 			continue
 		}
-		if !d.NextArg() {
-			return d.ArgErr()
-		}
-		val := d.Val()
-		if d.NextArg() {
+		val, ok := oneArg(d)
+		if !ok {
 			return d.ArgErr()
 		}
 		var err error
@@ -209,8 +206,8 @@ func (h *Wait) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			h.CORSOrigins = append(h.CORSOrigins, origins...)
 		case "keep_alive":
-			var v string
-			if !d.Args(&v) || d.NextArg() {
+			v, ok := oneArg(d)
+			if !ok {
 				return d.ArgErr()
 			}
 			on, ok := map[string]bool{"on": true, "off": false}[v]
@@ -230,6 +227,15 @@ func (h *Wait) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 //	realplexor_publish [<matcher>] [<hub>]
 func (h *Publish) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return parseHubArg(d, &h.Hub, nil)
+}
+
+// oneArg reads an option's single value: false if it has none or more.
+func oneArg(d *caddyfile.Dispenser) (string, bool) {
+	if !d.NextArg() {
+		return "", false
+	}
+	val := d.Val()
+	return val, !d.NextArg()
 }
 
 // parseHubArg reads `<directive> [<hub>]` and hands each block option to
@@ -265,11 +271,8 @@ func parseHubArg(d *caddyfile.Dispenser, hub *string, option func(name string) e
 //	}
 func (h *Demo) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return parseHubArg(d, &h.Hub, func(opt string) error {
-		if !d.NextArg() {
-			return d.ArgErr()
-		}
-		val := d.Val()
-		if d.NextArg() {
+		val, ok := oneArg(d)
+		if !ok {
 			return d.ArgErr()
 		}
 		var err error

@@ -194,7 +194,6 @@ restart_caddy() { # $1: a name for the log
 	start_caddy "$1"
 }
 
-poll_modes=("" "-poll-keepalive")
 loads=()
 run_one() { # label target mode args…
 	local label=$1 target=$2 mode=$3
@@ -225,6 +224,21 @@ run_one() { # label target mode args…
 	sleep 2
 }
 
+# run_both_polls label mode args…: the mode against both targets in this
+# repetition's order, Realplexor twice: polls on a connection each (the
+# original clients) and kept-alive polls (browsers); Nchan's subscribers
+# keep their connections anyway.
+run_both_polls() {
+	local label=$1 mode=$2 t
+	shift 2
+	for t in "${order[@]}"; do
+		run_one "$label" "$t" "$mode" "$@"
+		if [ "$t" = realplexor ]; then
+			run_one "$label" "$t" "$mode" -poll-keepalive "$@"
+		fi
+	done
+}
+
 for rep in $(seq 1 "$REPS"); do
 	echo "== repetition $rep of $REPS"
 	start_servers "$rep"
@@ -232,27 +246,10 @@ for rep in $(seq 1 "$REPS"); do
 	for t in "${order[@]}"; do
 		run_one "rep$rep" "$t" hold -n "$HOLD_N" -channels "$HOLD_C" -hold "$HOLD_T" -source-count "$SOURCES"
 	done
-	# Realplexor twice: polls on a connection each (the original clients)
-	# and kept-alive polls (browsers); Nchan's subscribers keep theirs.
-	for t in "${order[@]}"; do
-		for polls in "${poll_modes[@]}"; do
-			[ "$t" = nchan ] && [ -n "$polls" ] && continue
-			run_one "rep$rep" "$t" fanout $polls -n "$FAN_N" -rounds "$FAN_R" -source-count "$SOURCES"
-		done
-	done
-	for t in "${order[@]}"; do
-		for polls in "${poll_modes[@]}"; do
-			[ "$t" = nchan ] && [ -n "$polls" ] && continue
-			run_one "rep$rep" "$t" throughput $polls -n "$TP_K" -channels "$TP_K" -publishers "$TP_P" -duration "$TP_D" -source-count "$SOURCES"
-		done
-	done
+	run_both_polls "rep$rep" fanout -n "$FAN_N" -rounds "$FAN_R" -source-count "$SOURCES"
+	run_both_polls "rep$rep" throughput -n "$TP_K" -channels "$TP_K" -publishers "$TP_P" -duration "$TP_D" -source-count "$SOURCES"
 	if [ "$KEEPALIVE" = 1 ]; then
-		for t in "${order[@]}"; do
-			for polls in "${poll_modes[@]}"; do
-				[ "$t" = nchan ] && [ -n "$polls" ] && continue
-				run_one "rep$rep" "$t" throughput -keepalive $polls -n "$TP_K" -channels "$TP_K" -publishers "$TP_P" -duration "$TP_D" -source-count "$SOURCES"
-			done
-		done
+		run_both_polls "rep$rep" throughput -keepalive -n "$TP_K" -channels "$TP_K" -publishers "$TP_P" -duration "$TP_D" -source-count "$SOURCES"
 	fi
 	# HTTP/2 + TLS (Realplexor only), each on a fresh Caddy: the polls as
 	# streams over a few connections, then one poll per connection.

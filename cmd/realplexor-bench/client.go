@@ -130,11 +130,7 @@ func (s *sub) setConn(c net.Conn) error {
 		return errStopped
 	}
 	s.conn = c
-	if s.br == nil {
-		s.br = bufio.NewReaderSize(c, readBufSize)
-	} else {
-		s.br.Reset(c)
-	}
+	s.br = reuseReader(s.br, c)
 	return nil
 }
 
@@ -167,6 +163,28 @@ func (s *sub) currentConn() net.Conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.conn
+}
+
+// reuseReader points br at c, or makes one for it.
+func reuseReader(br *bufio.Reader, c net.Conn) *bufio.Reader {
+	if br == nil {
+		return bufio.NewReaderSize(c, readBufSize)
+	}
+	br.Reset(c)
+	return br
+}
+
+// armRetrying arms, retrying with doubling pauses from pause, at most
+// attempts times, until it parks or stop says the run is over.
+func (s *sub) armRetrying(attempts int, pause time.Duration, stop func() bool) error {
+	var err error
+	for attempt := 0; attempt < attempts; attempt++ {
+		if err = s.arm(); err == nil || s.isStopped() || stop() {
+			break
+		}
+		time.Sleep(pause << attempt)
+	}
+	return err
 }
 
 // arm sends one poll and returns once it is parked: for Realplexor when
@@ -436,11 +454,7 @@ func (p *pub) publishOnce(ch string, msg []byte) error {
 			return err
 		}
 		p.conn = c
-		if p.br == nil {
-			p.br = bufio.NewReaderSize(c, readBufSize)
-		} else {
-			p.br.Reset(c)
-		}
+		p.br = reuseReader(p.br, c)
 	}
 	_ = p.conn.SetDeadline(p.b.requestDeadline())
 	p.req = p.req[:0]

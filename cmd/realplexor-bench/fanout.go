@@ -56,12 +56,7 @@ func runFanout(b *bench) map[string]any {
 				if first {
 					sem <- struct{}{} // only the initial stampede is throttled
 				}
-				for attempt := 0; attempt < 5; attempt++ {
-					if err = s.arm(); err == nil || stopping.Load() {
-						break
-					}
-					time.Sleep(time.Duration(20<<attempt) * time.Millisecond)
-				}
+				err = s.armRetrying(5, 20*time.Millisecond, stopping.Load)
 				if first {
 					<-sem
 					first = false

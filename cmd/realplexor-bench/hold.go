@@ -32,13 +32,7 @@ func runHold(b *bench) map[string]any {
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
-			var err error
-			for attempt := 0; attempt < 3; attempt++ {
-				if err = s.arm(); err == nil || s.isStopped() || stopping.Load() {
-					break
-				}
-				time.Sleep(time.Duration(50<<attempt) * time.Millisecond)
-			}
+			err := s.armRetrying(3, 50*time.Millisecond, stopping.Load)
 			<-sem
 			if err != nil {
 				if !stopping.Load() {

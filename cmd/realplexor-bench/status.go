@@ -6,7 +6,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"net"
 	"time"
@@ -44,7 +43,7 @@ func (g *getter) getOnce(path, accept string) (int, []byte, error) {
 			return 0, nil, err
 		}
 		g.conn = c
-		g.br = bufio.NewReaderSize(c, readBufSize)
+		g.br = reuseReader(g.br, c)
 	}
 	_ = g.conn.SetDeadline(g.b.requestDeadline())
 	req := "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -85,26 +84,6 @@ func (g *getter) nchanTotalSubscribers() (int64, error) {
 		return 0, fmt.Errorf("no subscribers line in %s", g.b.statusPath)
 	}
 	return v, nil
-}
-
-// intAfter parses the integer following key (spaces skipped).
-func intAfter(b, key []byte) (int64, bool) {
-	i := bytes.Index(b, key)
-	if i < 0 {
-		return 0, false
-	}
-	i += len(key)
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
-		i++
-	}
-	var n int64
-	digits := 0
-	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-		n = n*10 + int64(b[i]-'0')
-		i++
-		digits++
-	}
-	return n, digits > 0
 }
 
 // waitNchanParked polls the stub status until at least want subscribers

@@ -89,12 +89,7 @@ func runThroughput(b *bench) map[string]any {
 					sem <- struct{}{}
 				}
 				var err error
-				for attempt := 0; attempt < 5; attempt++ {
-					if err = s.arm(); err == nil || stopping.Load() {
-						break
-					}
-					time.Sleep(time.Duration(20<<attempt) * time.Millisecond)
-				}
+				err = s.armRetrying(5, 20*time.Millisecond, stopping.Load)
 				if first {
 					<-sem
 					first = false

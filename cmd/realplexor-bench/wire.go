@@ -553,19 +553,22 @@ func (p *scanner) skipValue() error {
 // The benchmark's messages are {"seq":N,...}; seqOf finds N.
 var seqKey = []byte(`"seq":`)
 
-func seqOf(data []byte) (int64, bool) {
-	i := bytes.Index(data, seqKey)
+func seqOf(data []byte) (int64, bool) { return intAfter(data, seqKey) }
+
+// intAfter parses the integer following key (spaces skipped).
+func intAfter(b, key []byte) (int64, bool) {
+	i := bytes.Index(b, key)
 	if i < 0 {
 		return 0, false
 	}
-	i += len(seqKey)
-	for i < len(data) && data[i] == ' ' {
+	i += len(key)
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
 		i++
 	}
 	var n int64
 	digits := 0
-	for i < len(data) && '0' <= data[i] && data[i] <= '9' {
-		n = n*10 + int64(data[i]-'0')
+	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+		n = n*10 + int64(b[i]-'0')
 		i++
 		digits++
 	}
