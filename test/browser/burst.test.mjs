@@ -13,9 +13,9 @@
 // across batches), not the browser's speed.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
-  Caddy, caddyfile, launchBrowser, portBlock, publishOk, waitReceived, withPage,
+  caddyfile, portBlock, publishOk, serverAndBrowser, waitReceived, withPage,
 } from './harness.mjs';
 
 const ports = portBlock(1);
@@ -23,25 +23,10 @@ const PAGE = `http://site.test:${ports.site}/pages/client.html`;
 const COUNT = 200;
 
 describe('burst', () => {
-  let caddy;
-  let browser;
-
-  before(async () => {
-    caddy = new Caddy(caddyfile({ ports, hubOptions: ['max_data_for_id 500'] }), {
-      name: 'burst', ports: [ports.site, ports.publish],
-    });
-    await caddy.start();
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await caddy?.stop();
-    caddy?.cleanup();
-  });
+  const env = serverAndBrowser(caddyfile({ ports, hubOptions: ['max_data_for_id 500'] }), { name: 'burst', ports: [ports.site, ports.publish] });
 
   it(`8. ${COUNT} messages published in quick succession arrive complete and in order`, async () => {
-    await withPage(browser, async ({ page, parked, polls }) => {
+    await withPage(env.browser, async ({ page, parked, polls }) => {
       await page.goto(PAGE);
       await page.evaluate(() => window.start({ ids: ['burst'] }));
       await parked(1);

@@ -7,29 +7,16 @@
 // (ids on the wire are <ns><id>); the callbacks still see the bare ids.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
-  Caddy, caddyfile, launchBrowser, portBlock, publishOk, sleep, waitReceived, withPage,
+  caddyfile, portBlock, publishOk, serverAndBrowser, sleep, waitReceived, withPage,
 } from './harness.mjs';
 
 const ports = portBlock(0);
 const PAGE = `http://site.test:${ports.site}/pages/client.html`;
 
 describe('client delivery (fetch long poll, same origin)', () => {
-  let caddy;
-  let browser;
-
-  before(async () => {
-    caddy = new Caddy(caddyfile({ ports }), { name: 'delivery', ports: [ports.site, ports.publish] });
-    await caddy.start();
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await caddy?.stop();
-    caddy?.cleanup();
-  });
+  const env = serverAndBrowser(caddyfile({ ports }), { name: 'delivery', ports: [ports.site, ports.publish] });
 
   async function load(page) {
     await page.goto(PAGE);
@@ -37,7 +24,7 @@ describe('client delivery (fetch long poll, same origin)', () => {
   }
 
   it('1. delivers a published message: data, id and a string cursor', async () => {
-    await withPage(browser, async ({ page, parked }) => {
+    await withPage(env.browser, async ({ page, parked }) => {
       await load(page);
       await page.evaluate(() => window.start({ ids: ['alpha'] }));
       await parked(1);
@@ -52,7 +39,7 @@ describe('client delivery (fetch long poll, same origin)', () => {
   });
 
   it('2. one client, two channels', async () => {
-    await withPage(browser, async ({ page, parked }) => {
+    await withPage(env.browser, async ({ page, parked }) => {
       await load(page);
       await page.evaluate(() => window.start({ namespace: 't2_', ids: ['x', 'y'] }));
       const poll = await parked(1);
@@ -67,7 +54,7 @@ describe('client delivery (fetch long poll, same origin)', () => {
   });
 
   it('3. one message published to a,b calls back for both ids', async () => {
-    await withPage(browser, async ({ page, parked }) => {
+    await withPage(env.browser, async ({ page, parked }) => {
       await load(page);
       await page.evaluate(() => window.start({ namespace: 't3_', ids: ['a', 'b'] }));
       await parked(1);
@@ -83,7 +70,7 @@ describe('client delivery (fetch long poll, same origin)', () => {
   });
 
   it('4. unsubscribe(id, null): no more callbacks for a, b continues', async () => {
-    await withPage(browser, async ({ page, parked, waitPoll }) => {
+    await withPage(env.browser, async ({ page, parked, waitPoll }) => {
       await load(page);
       await page.evaluate(() => window.start({ namespace: 't4_', ids: ['a', 'b'] }));
       await parked(1);
@@ -109,7 +96,7 @@ describe('client delivery (fetch long poll, same origin)', () => {
   });
 
   it('4b. unsubscribe(id, fn) removes only that callback', async () => {
-    await withPage(browser, async ({ page, parked }) => {
+    await withPage(env.browser, async ({ page, parked }) => {
       await load(page);
       await page.evaluate(() => {
         window.second = [];
@@ -133,7 +120,7 @@ describe('client delivery (fetch long poll, same origin)', () => {
 
   it('5. setCursor replay: cursor 15 gets exactly the messages at 20 and 30, in order', async () => {
     for (const c of [10, 20, 30]) await publishOk(ports.publish, `${c}:t5_c`, { c });
-    await withPage(browser, async ({ page, parked }) => {
+    await withPage(env.browser, async ({ page, parked }) => {
       await load(page);
       await page.evaluate(() => window.start({ namespace: 't5_', ids: ['c'], cursors: { c: 15 } }));
       const got = await waitReceived(page, 2);
@@ -153,7 +140,7 @@ describe('client delivery (fetch long poll, same origin)', () => {
   it('9. unicode and a 100,000-character payload arrive intact', async () => {
     const unicode = 'Привет, 世界 🎉';
     const big = Array.from({ length: 100_000 }, (_, i) => String.fromCharCode(97 + ((i * 7 + (i >> 10)) % 26))).join('');
-    await withPage(browser, async ({ page, parked }) => {
+    await withPage(env.browser, async ({ page, parked }) => {
       await load(page);
       await page.evaluate(() => window.start({ namespace: 't9_', ids: ['u'] }));
       await parked(1);
@@ -176,7 +163,7 @@ describe('client delivery (fetch long poll, same origin)', () => {
 
   it('10. 100 ids of ~32 chars use the POST form; a message to the 73rd arrives', async () => {
     assert.ok(WIDE.every((id) => id.length >= 30 && id.length <= 34));
-    await withPage(browser, async ({ page, parked, requests }) => {
+    await withPage(env.browser, async ({ page, parked, requests }) => {
       await load(page);
       await page.evaluate((list) => window.start({ namespace: 't10_', ids: list }), WIDE);
       const poll = await parked(1);
@@ -197,7 +184,7 @@ describe('client delivery (fetch long poll, same origin)', () => {
   // id, which adds a 25-digit cursor to each of the 100 items (3.2 KB ->
   // 5.8 KB), and the follow-up poll is refused with 413.
   it('10b. the 100-id POST subscription keeps receiving after its first delivery', async () => {
-    await withPage(browser, async ({ page, parked, polls }) => {
+    await withPage(env.browser, async ({ page, parked, polls }) => {
       await load(page);
       await page.evaluate((list) => window.start({ namespace: 't10b_', ids: list }), WIDE);
       await parked(1);

@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -241,6 +242,25 @@ export async function publishOk(port, ids, data) {
   const r = await publish(port, ids, data);
   if (r.status !== 200) throw new Error(`publish to ${ids} answered ${r.status}:\n${r.raw.slice(0, 500)}`);
   return r;
+}
+
+// serverAndBrowser registers the enclosing describe block's hooks: before
+// it, a Caddy running text (a log name and the ports it must open) and a
+// browser; after it, both stopped. Their handles are env.caddy and
+// env.browser once the hooks ran.
+export function serverAndBrowser(text, { name, ports }) {
+  const env = { caddy: undefined, browser: undefined };
+  before(async () => {
+    env.caddy = new Caddy(text, { name, ports });
+    await env.caddy.start();
+    env.browser = await launchBrowser();
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.caddy?.stop();
+    env.caddy?.cleanup();
+  });
+  return env;
 }
 
 export async function launchBrowser() {

@@ -7,9 +7,9 @@
 // site, where document.domain cannot work.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
-  Caddy, caddyfile, launchBrowser, portBlock, publishOk, sleep, waitReceived, withPage, WAIT_MS,
+  caddyfile, portBlock, publishOk, serverAndBrowser, sleep, WAIT_MS, waitReceived, withPage,
 } from './harness.mjs';
 
 const ports = portBlock(3);
@@ -23,20 +23,7 @@ async function executing(page) {
 }
 
 describe('iframe loader', () => {
-  let caddy;
-  let browser;
-
-  before(async () => {
-    caddy = new Caddy(caddyfile({ ports }), { name: 'iframe', ports: [ports.site, ports.publish] });
-    await caddy.start();
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await caddy?.stop();
-    caddy?.cleanup();
-  });
+  const env = serverAndBrowser(caddyfile({ ports }), { name: 'iframe', ports: [ports.site, ports.publish] });
 
 describe('original host-to-iframe protocol (document.domain)', () => {
 
@@ -45,7 +32,7 @@ describe('original host-to-iframe protocol (document.domain)', () => {
     ['HOST=site.test, without the port', '?host=site.test'],
   ]) {
     it(`11. document.domain path, ${label}: delivery across the sub-domain`, async () => {
-      await withPage(browser, async ({ page, parked }) => {
+      await withPage(env.browser, async ({ page, parked }) => {
         const iframeResp = page.waitForResponse((r) => r.url().includes('identifier=IFRAME'));
         await page.goto(HOST_PAGE + query);
         const resp = await iframeResp;
@@ -71,7 +58,7 @@ describe('original host-to-iframe protocol (document.domain)', () => {
   }
 
   it('11. prefix: ids go out as <prefix><id>, callbacks get the bare id (R-JS-15)', async () => {
-    await withPage(browser, async ({ page, parked }) => {
+    await withPage(env.browser, async ({ page, parked }) => {
       await page.goto(HOST_PAGE + '?prefix=ns_&ids=beta,gamma');
       await executing(page);
       const poll = await parked(1);
@@ -84,7 +71,7 @@ describe('original host-to-iframe protocol (document.domain)', () => {
   });
 
   it('11. a throwing callback is reported (R-JS-15) and delivery goes on', async () => {
-    await withPage(browser, async ({ page, parked, log }) => {
+    await withPage(env.browser, async ({ page, parked, log }) => {
       await page.goto(HOST_PAGE);
       await executing(page);
       await parked(1);
@@ -116,7 +103,7 @@ describe('postMessage bridge (host page on another site)', () => {
     + `?wait=${encodeURIComponent(WAIT_ORIGIN)}&host=${encodeURIComponent(hostParam)}`;
 
   it('11. a page on other.test gets deliveries through the bridge', async () => {
-    await withPage(browser, async ({ page, parked }) => {
+    await withPage(env.browser, async ({ page, parked }) => {
       await page.goto(bridge('other.test', `other.test:${ports.site}`) + '&ids=pm');
       await page.waitForFunction(() => window.state === 'executing', null, { timeout: WAIT_MS });
       const poll = await parked(1);
@@ -130,7 +117,7 @@ describe('postMessage bridge (host page on another site)', () => {
   });
 
   it('11. the bridge ignores a page whose host is not HOST or a sub-domain of it', async () => {
-    await withPage(browser, async ({ page, polls }) => {
+    await withPage(env.browser, async ({ page, polls }) => {
       await page.goto(bridge('evil.test', `other.test:${ports.site}`) + '&ids=pm');
       await page.waitForFunction(() => window.state === 'executing', null, { timeout: WAIT_MS });
       await sleep(1000);

@@ -3,32 +3,19 @@
 // of the whole server.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
-  Caddy, caddyfile, launchBrowser, portBlock, publishOk, sleep, waitReceived, withPage,
+  caddyfile, portBlock, publishOk, serverAndBrowser, sleep, waitReceived, withPage,
 } from './harness.mjs';
 
 const ports = portBlock(2);
 const PAGE = `http://site.test:${ports.site}/pages/client.html`;
 
 describe('reconnects', () => {
-  let caddy;
-  let browser;
-
-  before(async () => {
-    caddy = new Caddy(caddyfile({ ports }), { name: 'reconnect', ports: [ports.site, ports.publish] });
-    await caddy.start();
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await caddy?.stop();
-    caddy?.cleanup();
-  });
+  const env = serverAndBrowser(caddyfile({ ports }), { name: 'reconnect', ports: [ports.site, ports.publish] });
 
   it('6. stays subscribed past two wait_timeouts (3 s) and receives a message at ~7 s', async () => {
-    await withPage(browser, async ({ page, parked, polls }) => {
+    await withPage(env.browser, async ({ page, parked, polls }) => {
       await page.goto(PAGE);
       await page.evaluate(() => window.start({ ids: ['alpha'] }));
       const first = await parked(1);
@@ -51,7 +38,7 @@ describe('reconnects', () => {
   });
 
   it('6b. a message published while the client is between two polls is not lost', async () => {
-    await withPage(browser, async ({ page, parked }) => {
+    await withPage(env.browser, async ({ page, parked }) => {
       let held;
       const gap = new Promise((resolve) => { held = resolve; });
       let n = 0;
@@ -76,15 +63,15 @@ describe('reconnects', () => {
   });
 
   it('7. server restart: the client reconnects with back-off and receives what is published after', async () => {
-    await withPage(browser, async ({ page, parked, polls, log }) => {
+    await withPage(env.browser, async ({ page, parked, polls, log }) => {
       await page.goto(PAGE);
       await page.evaluate(() => window.start({ ids: ['restart'] }));
       await parked(1);
       const parkedBefore = polls.filter((p) => p.status === 200).length;
-      await caddy.stop();
-      assert.ok(caddy.stopMs < 3000, `Caddy exits promptly with a poll parked (${caddy.stopMs} ms)`);
+      await env.caddy.stop();
+      assert.ok(env.caddy.stopMs < 3000, `Caddy exits promptly with a poll parked (${env.caddy.stopMs} ms)`);
       await sleep(1000);
-      await caddy.start();
+      await env.caddy.start();
       const restarted = Date.now();
       // Published right away, most likely before the client is back: the
       // client's poll carries a cursor, so the message waits in the queue.
@@ -93,7 +80,7 @@ describe('reconnects', () => {
       const ms = Date.now() - restarted;
       assert.deepEqual(got[0].data, { after: 'restart' });
       const refused = log.filter((l) => /^requestfailed: .*ERR_CONNECTION_REFUSED/.test(l)).length;
-      console.log(`# restart: Caddy stopped in ${caddy.stopMs} ms with a poll parked; delivered ${ms} ms after the restart; ${refused} refused connection attempts while down`);
+      console.log(`# restart: Caddy stopped in ${env.caddy.stopMs} ms with a poll parked; delivered ${ms} ms after the restart; ${refused} refused connection attempts while down`);
       // And the client is healthy afterwards.
       await parked(parkedBefore + 1, 15_000);
       const n = polls.filter((p) => p.status === 200).length;

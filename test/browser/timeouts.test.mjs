@@ -11,34 +11,19 @@
 // polls.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
-  Caddy, caddyfile, launchBrowser, portBlock, publishOk, sleep, waitReceived, withPage,
+  caddyfile, portBlock, publishOk, serverAndBrowser, sleep, waitReceived, withPage,
 } from './harness.mjs';
 
 const ports = portBlock(6);
 const PAGE = `http://site.test:${ports.site}/pages/client.html`;
 
 describe('default client options, short server wait_timeout', () => {
-  let caddy;
-  let browser;
-
-  before(async () => {
-    caddy = new Caddy(caddyfile({ ports, waitTimeout: '1s' }), {
-      name: 'timeouts', ports: [ports.site, ports.publish],
-    });
-    await caddy.start();
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await caddy?.stop();
-    caddy?.cleanup();
-  });
+  const env = serverAndBrowser(caddyfile({ ports, waitTimeout: '1s' }), { name: 'timeouts', ports: [ports.site, ports.publish] });
 
   it('quiet timeouts do not delay delivery (no bounce back-off after 12 empty replies)', async () => {
-    await withPage(browser, async ({ page, parked, polls }) => {
+    await withPage(env.browser, async ({ page, parked, polls }) => {
       await page.goto(PAGE);
       // options: {} -> no waitTimeout given, the client's default applies.
       await page.evaluate(() => {
