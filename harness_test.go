@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-realplexor/caddy-realplexor/internal/testcaddy"
 	"github.com/caddyserver/caddy/v2/caddytest"
 )
 
@@ -79,7 +80,7 @@ func startServerWith(t testing.TB, options string, adjust func(*server)) *server
 	t.Helper()
 	s := &server{
 		t:       t,
-		tester:  caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort, LoadRequestTimeout: 10 * time.Second}),
+		tester:  testcaddy.NewTester(t, adminPort),
 		hubName: "t_" + hubNameRE.ReplaceAllString(t.Name(), "_"),
 		options: options,
 	}
@@ -123,34 +124,7 @@ func (s *server) waitBody() string {
 // load (re)loads the config; calling it again is a config reload.
 func (s *server) load() {
 	s.t.Helper()
-	s.tester.InitServer(s.caddyfile(), "caddyfile")
-	if s.t.Failed() {
-		s.t.FailNow()
-	}
-	// Caddy binds each config's sockets with SO_REUSEPORT and shuts the old
-	// servers down in the background after the load returns; a connection
-	// queued on an old socket in that window is reset. Wait until only the
-	// new listener is left.
-	eventually(s.t, "the previous config's listeners to close", func() bool {
-		return listeners(waitPort) <= 1 && listeners(inPort) <= 1
-	})
-}
-
-// listeners counts sockets listening on 127.0.0.1:port, from /proc/net/tcp.
-func listeners(port int) int {
-	b, err := os.ReadFile("/proc/net/tcp")
-	if err != nil {
-		return 0
-	}
-	// The address is in host byte order: little- or big-endian.
-	le, be := fmt.Sprintf("0100007F:%04X", port), fmt.Sprintf("7F000001:%04X", port)
-	n := 0
-	for _, line := range strings.Split(string(b), "\n")[1:] {
-		if f := strings.Fields(line); len(f) > 3 && (f[1] == le || f[1] == be) && f[3] == "0A" {
-			n++
-		}
-	}
-	return n
+	testcaddy.Load(s.t, s.tester, s.caddyfile(), waitPort, inPort)
 }
 
 // hub returns the test's hub from the process-wide pool.
@@ -176,18 +150,11 @@ func (s *server) counters() string {
 	return fmt.Sprintf("%d/%d/%d/%d/%d", c.Parked, c.WithData, c.WithListeners, c.Online, c.CleanupTimers)
 }
 
-// eventually polls cond until it holds or 5 s pass: the tests wait for
-// state, never for fixed sleeps where a state can be observed.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// eventually and listeners are the shared test helpers'.
+var (
+	eventually = testcaddy.Eventually
+	listeners  = testcaddy.Listeners
+)
 
 // waitCounters waits until the storage counters read want.
 func (s *server) waitCounters(want string) {

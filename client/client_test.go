@@ -27,9 +27,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
-
 	_ "github.com/caddy-realplexor/caddy-realplexor"
+
+	"github.com/caddy-realplexor/caddy-realplexor/internal/testcaddy"
 )
 
 const (
@@ -68,8 +68,7 @@ func startServer(t *testing.T, options string) {
 	t.Helper()
 	// A fresh hub per load: a reload keeps the hubs it still names.
 	hub := fmt.Sprintf("c_%s_%d", nonWord.ReplaceAllString(t.Name(), "_"), loads.Add(1))
-	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort, LoadRequestTimeout: 10 * time.Second})
-	tester.InitServer(fmt.Sprintf(`{
+	testcaddy.Load(t, testcaddy.NewTester(t, adminPort), fmt.Sprintf(`{
 	admin localhost:%d
 	http_port %d
 	https_port %d
@@ -86,45 +85,10 @@ http://:%[6]d {
 http://:%[7]d {
 	realplexor_publish %[4]s
 }
-`, adminPort, httpPort, httpsPort, hub, options, waitPort, inPort), "caddyfile")
-	if t.Failed() {
-		t.FailNow()
-	}
-	// Caddy binds each config's sockets with SO_REUSEPORT and closes the
-	// old ones in the background after the load; a connection queued on an
-	// old socket in that window is reset. Wait until only the new ones are left.
-	eventually(t, "the previous config's listeners to close", func() bool {
-		return listeners(waitPort) <= 1 && listeners(inPort) <= 1
-	})
+`, adminPort, httpPort, httpsPort, hub, options, waitPort, inPort), waitPort, inPort)
 }
 
-// listeners counts sockets listening on 127.0.0.1:port, from /proc/net/tcp.
-func listeners(port int) int {
-	b, err := os.ReadFile("/proc/net/tcp")
-	if err != nil {
-		return 0
-	}
-	le, be := fmt.Sprintf("0100007F:%04X", port), fmt.Sprintf("7F000001:%04X", port)
-	n := 0
-	for _, line := range strings.Split(string(b), "\n")[1:] {
-		if f := strings.Fields(line); len(f) > 3 && (f[1] == le || f[1] == be) && f[3] == "0A" {
-			n++
-		}
-	}
-	return n
-}
-
-// eventually polls cond until it holds or 5 s pass.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+var eventually = testcaddy.Eventually
 
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

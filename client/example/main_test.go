@@ -19,9 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
-
 	_ "github.com/caddy-realplexor/caddy-realplexor"
+	"github.com/caddy-realplexor/caddy-realplexor/internal/testcaddy"
 )
 
 const (
@@ -49,8 +48,7 @@ func startServer(t *testing.T) {
 	// A fresh hub per load (-count=N reloads): a reload keeps the hubs it still names.
 	loads++
 	hub := fmt.Sprintf("example_test_%d", loads)
-	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort, LoadRequestTimeout: 10 * time.Second})
-	tester.InitServer(fmt.Sprintf(`{
+	testcaddy.Load(t, testcaddy.NewTester(t, adminPort), fmt.Sprintf(`{
 	admin localhost:%d
 	http_port %d
 	https_port %d
@@ -66,37 +64,10 @@ http://:%[5]d {
 http://:%[6]d {
 	realplexor_publish %[4]s
 }
-`, adminPort, httpPort, httpsPort, hub, waitPort, inPort), "caddyfile")
-	// Caddy closes the previous config's sockets in the background.
-	deadline := time.Now().Add(5 * time.Second)
-	for listeners(waitPort) > 1 || listeners(inPort) > 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the previous config's listeners did not close")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if t.Failed() {
-		t.FailNow()
-	}
+`, adminPort, httpPort, httpsPort, hub, waitPort, inPort), waitPort, inPort)
 }
 
 var loads int
-
-// listeners counts sockets listening on 127.0.0.1:port, from /proc/net/tcp.
-func listeners(port int) int {
-	b, err := os.ReadFile("/proc/net/tcp")
-	if err != nil {
-		return 0
-	}
-	le, be := fmt.Sprintf("0100007F:%04X", port), fmt.Sprintf("7F000001:%04X", port)
-	n := 0
-	for _, line := range strings.Split(string(b), "\n")[1:] {
-		if f := strings.Fields(line); len(f) > 3 && (f[1] == le || f[1] == be) && f[3] == "0A" {
-			n++
-		}
-	}
-	return n
-}
 
 // poll parks `GET /?identifier=<ids>` and returns a function that reads
 // the reply once the server ends it.
