@@ -150,7 +150,7 @@ func (s *server) counters() string {
 	return fmt.Sprintf("%d/%d/%d/%d/%d", c.Parked, c.WithData, c.WithListeners, c.Online, c.CleanupTimers)
 }
 
-// eventually and listeners are the shared test helpers'.
+// eventually and listeners come from the shared test helpers.
 var (
 	eventually = testcaddy.Eventually
 	listeners  = testcaddy.Listeners
